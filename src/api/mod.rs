@@ -1,0 +1,200 @@
+//! The HTTP API (axum): one router per audience, the `/v1` guard, problem+json errors, metrics and
+//! the OpenAPI document. Nothing below this module knows HTTP.
+
+mod admin;
+mod auth;
+mod health;
+pub mod metrics;
+mod openapi;
+mod orders;
+pub mod problem;
+mod records;
+
+pub use openapi::ApiDoc;
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use axum::Router;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Role;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Shared state of the HTTP server.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    models_ready: Arc<AtomicBool>,
+    rate_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+impl AppState {
+    /// State over `store` with `config`; the models count as not loaded until [`Self::set_models_ready`].
+    pub fn new(store: Store, config: Config) -> Self {
+        // Install the metrics recorder before the first request is counted.
+        metrics::handle();
+        let rate_limiter = NonZeroU32::new(config.rate_limit_per_minute)
+            .map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))));
+        Self {
+            store,
+            config: Arc::new(config),
+            models_ready: Arc::new(AtomicBool::new(false)),
+            rate_limiter,
+        }
+    }
+
+    /// Marks the vision models as loaded, which makes `/readyz` answer 200.
+    pub fn set_models_ready(&self) {
+        self.models_ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the vision models are loaded.
+    pub fn models_ready(&self) -> bool {
+        self.models_ready.load(Ordering::Acquire)
+    }
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Routes a group of roles may use, guarded by key authentication.
+fn guarded(state: &AppState, allowed: auth::Allowed, routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(from_fn_with_state((state.clone(), allowed), auth::guard))
+}
+
+/// The whole application: public service routes, the guarded `/v1` API and every cross-cutting layer.
+pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes, which get the same layers (timeouts, panic handling, problem
+/// responses, metrics): for embedding the service, and for the tests' slow and panicking handlers.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let any_role = guarded(
+        &state,
+        &Role::ALL,
+        Router::new().route("/v1/me", get(admin::me)),
+    );
+    let shops = guarded(
+        &state,
+        &[Role::Shop],
+        Router::new()
+            .route(
+                "/v1/measurement-records",
+                post(records::create).get(records::list),
+            )
+            .route("/v1/measurement-records/{id}", get(records::get)),
+    );
+    let order_desk = guarded(
+        &state,
+        &[Role::Shop],
+        Router::new()
+            .route("/v1/orders", post(orders::create).get(orders::list))
+            .route("/v1/orders/{id}", get(orders::get))
+            .route("/v1/orders/{id}/cancel", post(orders::cancel)),
+    );
+    let shared = guarded(
+        &state,
+        &[Role::Shop, Role::Factory],
+        Router::new().route("/v1/orders/{id}/events", get(orders::events)),
+    );
+    let factories = guarded(
+        &state,
+        &[Role::Factory],
+        Router::new()
+            .route("/v1/factory/orders", get(orders::factory_list))
+            .route("/v1/factory/orders/{id}", get(orders::factory_get))
+            .route("/v1/factory/orders/{id}/state", post(orders::factory_move)),
+    );
+    let admins = guarded(
+        &state,
+        &[Role::Admin],
+        Router::new()
+            .route("/v1/admin/keys", post(admin::create_key))
+            .route("/v1/admin/tenants", get(admin::tenants)),
+    );
+
+    let config = state.config.clone();
+    // Route-level layers see the matched route, so a 413 is labelled by route in the metrics.
+    let per_route = ServiceBuilder::new()
+        .layer(from_fn(metrics::tag_route))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/problems/{slug}", get(health::problem_type))
+        .merge(any_role)
+        .merge(shops)
+        .merge(order_desk)
+        .merge(shared)
+        .merge(factories)
+        .merge(admins)
+        .merge(extra)
+        .route_layer(per_route)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+                }))
+                .layer(from_fn(metrics::track))
+                .layer(from_fn(problem::normalise))
+                .layer(CatchPanicLayer::custom(problem::panic_response))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout)),
+        )
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting connections and
+/// lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

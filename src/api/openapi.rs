@@ -1,0 +1,40 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, health, orders, problem, records};
+
+/// The service's OpenAPI description, served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "atelier", description = "Made-to-measure: body measurement, shade matching, patterns and cutting markers."),
+    paths(
+        health::healthz, health::readyz, health::metrics, health::problem_type, openapi_json,
+        admin::me, admin::create_key, admin::tenants,
+        records::create, records::get, records::list,
+        orders::create, orders::list, orders::get, orders::events, orders::cancel,
+        orders::factory_list, orders::factory_get, orders::factory_move,
+    ),
+    components(schemas(problem::Problem)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

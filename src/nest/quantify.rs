@@ -1,0 +1,92 @@
+//! Overlap measures that guide the separation search. Exact overlap areas of polygons are
+//! costly and flat (zero) when shapes just touch; instead collisions are quantified through
+//! each shape's *poles* (a set of inscribed circles from jagua-rs' surrogate), following the
+//! overlap proxy of Gardeyn & Vanden Berghe (sparrow, 2025, arXiv:2509.13329, alg. 3-4).
+
+use std::f32::consts::PI;
+
+use jagua_rs::geometry::geo_traits::DistanceTo;
+use jagua_rs::geometry::primitives::{Rect, SPolygon};
+
+/// Share of the larger diameter below which penetration depth is smoothed, so that barely
+/// touching shapes still have a small positive, decreasing loss.
+const EPSILON_DIAMETER_RATIO: f32 = 0.01;
+
+fn shape_penalty(a: &SPolygon, b: &SPolygon) -> f32 {
+    let pa = a.surrogate().convex_hull_area.sqrt();
+    let pb = b.surrogate().convex_hull_area.sqrt();
+    (pa * pb).sqrt()
+}
+
+/// Upper bound on poles per shape (the surrogate configuration asks for at most 64).
+const MAX_POLES: usize = 64;
+/// Lanes of the inner loop: independent accumulators let the compiler vectorise it.
+const LANES: usize = 8;
+
+/// A shape's poles as separate coordinate arrays, padded with zero-radius poles (which add
+/// nothing, as each term is scaled by the smaller radius) to a multiple of [`LANES`].
+struct Poles {
+    x: [f32; MAX_POLES],
+    y: [f32; MAX_POLES],
+    r: [f32; MAX_POLES],
+    n: usize,
+}
+
+impl Poles {
+    fn of(shape: &SPolygon) -> Poles {
+        let mut p = Poles {
+            x: [1e30; MAX_POLES],
+            y: [1e30; MAX_POLES],
+            r: [0.0; MAX_POLES],
+            n: 0,
+        };
+        for (k, c) in shape.surrogate().poles.iter().take(MAX_POLES).enumerate() {
+            p.x[k] = c.center.0;
+            p.y[k] = c.center.1;
+            p.r[k] = c.radius;
+            p.n = k + 1;
+        }
+        p.n = p.n.div_ceil(LANES) * LANES;
+        p
+    }
+}
+
+/// Loss of a collision between two shapes (both must carry a surrogate).
+pub(crate) fn pair_loss(a: &SPolygon, b: &SPolygon) -> f32 {
+    let epsilon = a.diameter().max(b.diameter()) * EPSILON_DIAMETER_RATIO;
+    let eps2 = epsilon * epsilon;
+    let q = Poles::of(b);
+    let mut lanes = [0.0f32; LANES];
+    for p in a.surrogate().poles.iter().take(MAX_POLES) {
+        let (px, py, pr) = (p.center.0, p.center.1, p.radius);
+        for ((xs, ys), rs) in q.x[..q.n]
+            .chunks_exact(LANES)
+            .zip(q.y[..q.n].chunks_exact(LANES))
+            .zip(q.r[..q.n].chunks_exact(LANES))
+        {
+            for l in 0..LANES {
+                let (dx, dy) = (px - xs[l], py - ys[l]);
+                let depth = pr + rs[l] - (dx * dx + dy * dy).sqrt();
+                let smoothed = if depth >= epsilon {
+                    depth
+                } else {
+                    eps2 / (2.0 * epsilon - depth)
+                };
+                lanes[l] += smoothed * pr.min(rs[l]);
+            }
+        }
+    }
+    let total: f32 = lanes.iter().sum();
+    (total * PI + eps2).sqrt() * shape_penalty(a, b)
+}
+
+/// Loss of a shape sticking out of the container: grows with the area of its bounding box
+/// outside the container.
+pub(crate) fn exterior_loss(shape: &SPolygon, container: Rect) -> f32 {
+    let bbox = shape.bbox();
+    let outside = match Rect::intersection(bbox, container) {
+        Some(inside) => bbox.area() - inside.area() + 0.0001 * bbox.area(),
+        None => bbox.area() + bbox.centroid().distance_to(&container.centroid()),
+    };
+    2.0 * outside.sqrt() * shape_penalty(shape, shape)
+}

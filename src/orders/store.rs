@@ -1,0 +1,328 @@
+//! Orders in the database.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+
+use super::{invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
+use crate::store::{get as column, new_id, now_ms, Store, TenantId};
+
+/// Whose view of the orders a query takes.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// A shop sees the orders its tenant placed.
+    Shop(TenantId),
+    /// A factory sees the orders routed to its tenant.
+    Factory(TenantId),
+}
+
+impl Viewer {
+    fn filter(&self) -> (&'static str, &str) {
+        match self {
+            Viewer::Shop(t) => ("tenant_id", &t.0),
+            Viewer::Factory(t) => ("factory_tenant_id", &t.0),
+        }
+    }
+}
+
+/// The outcome of a create call.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The order.
+    pub order: Order,
+    /// True when the idempotency key had been used before with the same request, so this is the
+    /// order the first call created.
+    pub replayed: bool,
+}
+
+const COLUMNS: &str = "id, customer_ref, garment, options, measurements, measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at";
+
+/// Creates an order for `tenant`, once per `idempotency_key`.
+pub async fn create(
+    store: &Store,
+    tenant: &TenantId,
+    idempotency_key: &str,
+    new: &NewOrder,
+) -> Result<Created, Error> {
+    if idempotency_key.is_empty() || idempotency_key.len() > 200 {
+        return Err(invalid("Idempotency-Key", "must be 1-200 characters"));
+    }
+    new.validate()?;
+    let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(new).unwrap_or_default()));
+    if let Some(found) = by_key(store, tenant, idempotency_key, &request_hash).await? {
+        return Ok(found);
+    }
+    let (measurements, record_id) = match (&new.measurements, &new.measurement_record_id) {
+        (Some(m), _) => (m.clone(), None),
+        (None, Some(id)) => match store.record(tenant, id).await {
+            Ok(r) => (r.measurements, Some(r.id)),
+            Err(crate::store::Error::NotFound(_)) => {
+                return Err(invalid(
+                    "measurement_record_id",
+                    "no such measurement record",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (None, None) => {
+            return Err(invalid(
+                "measurements",
+                "give measurements or measurement_record_id",
+            ))
+        }
+    };
+    let factory = factory_tenant(store, &new.factory)
+        .await?
+        .ok_or_else(|| invalid("factory", format!("{:?} is not a factory", new.factory)))?;
+
+    let id = new_id();
+    let now = now_ms();
+    let mut tx = store.pool().begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO orders (id, tenant_id, factory_tenant_id, idempotency_key, request_hash, customer_ref, garment, options, measurements, \
+         measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    )
+    .bind(&id)
+    .bind(&tenant.0)
+    .bind(&factory.0)
+    .bind(idempotency_key)
+    .bind(&request_hash)
+    .bind(&new.customer_ref)
+    .bind(&new.garment)
+    .bind(json(&new.options))
+    .bind(json(&measurements))
+    .bind(record_id)
+    .bind(&new.fabric)
+    .bind(new.quantity)
+    .bind(&new.due_date)
+    .bind(OrderState::Received.as_str())
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        // A concurrent retry with the same key won the race: answer with its order.
+        drop(tx);
+        return by_key(store, tenant, idempotency_key, &request_hash)
+            .await?
+            .ok_or(Error::from(e));
+    }
+    record_event(&mut tx, &id, None, OrderState::Received, "shop", now).await?;
+    tx.commit().await?;
+    let order = get(store, &Viewer::Shop(tenant.clone()), &id).await?;
+    Ok(Created {
+        order,
+        replayed: false,
+    })
+}
+
+/// A JSON string for a TEXT column (maps of plain values cannot fail to serialise).
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+async fn by_key(
+    store: &Store,
+    tenant: &TenantId,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Created>, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, request_hash FROM orders WHERE tenant_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(&tenant.0)
+    .bind(key)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored_hash: String = column(&row, "request_hash")?;
+    if stored_hash != request_hash {
+        return Err(Error::KeyReused);
+    }
+    Ok(Some(Created {
+        order: decode(&row)?,
+        replayed: true,
+    }))
+}
+
+/// The tenant called `name` if it holds a live factory key.
+async fn factory_tenant(store: &Store, name: &str) -> Result<Option<TenantId>, Error> {
+    let row = sqlx::query("SELECT t.id FROM tenants t JOIN api_keys k ON k.tenant_id = t.id WHERE t.name = $1 AND k.role = 'factory' AND k.revoked_at IS NULL LIMIT 1")
+        .bind(name)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row
+        .map(|r| column::<String>(&r, "id"))
+        .transpose()?
+        .map(TenantId))
+}
+
+/// One order, if `viewer` may see it.
+pub async fn get(store: &Store, viewer: &Viewer, id: &str) -> Result<Order, Error> {
+    let (col, tenant) = viewer.filter();
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = $1 AND {col} = $2"
+    ))
+    .bind(id)
+    .bind(tenant)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(Error::NotFound)?;
+    decode(&row)
+}
+
+/// The orders `viewer` may see, optionally in one state, oldest due first, at most `limit`.
+pub async fn list(
+    store: &Store,
+    viewer: &Viewer,
+    state: Option<OrderState>,
+    limit: i64,
+) -> Result<Vec<Order>, Error> {
+    let (col, tenant) = viewer.filter();
+    let state_filter = if state.is_some() {
+        "AND state = $3"
+    } else {
+        "AND $3 = $3"
+    };
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE {col} = $1 {state_filter} ORDER BY due_date, created_at, id LIMIT $2"))
+        .bind(tenant)
+        .bind(limit)
+        .bind(state.map(|s| s.as_str()).unwrap_or(""))
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// Moves an order `viewer` may see to `to`, if the life cycle allows it for `who`; records the
+/// change with `actor`. Two concurrent moves from the same state cannot both succeed.
+pub async fn move_state(
+    store: &Store,
+    viewer: &Viewer,
+    who: Mover,
+    actor: &str,
+    id: &str,
+    to: OrderState,
+) -> Result<Order, Error> {
+    let current = get(store, viewer, id).await?;
+    if !current.state.may_move(to, who) {
+        return Err(Error::IllegalTransition {
+            from: current.state,
+            to,
+        });
+    }
+    let now = now_ms();
+    let mut tx = store.pool().begin().await?;
+    let done =
+        sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(current.state.as_str())
+            .execute(&mut *tx)
+            .await?;
+    if done.rows_affected() != 1 {
+        drop(tx);
+        let now_state = get(store, viewer, id).await?.state;
+        return Err(Error::IllegalTransition {
+            from: now_state,
+            to,
+        });
+    }
+    record_event(&mut tx, id, Some(current.state), to, actor, now).await?;
+    tx.commit().await?;
+    get(store, viewer, id).await
+}
+
+/// Cancels a shop's order (allowed until cutting starts).
+pub async fn cancel(
+    store: &Store,
+    tenant: &TenantId,
+    actor: &str,
+    id: &str,
+) -> Result<Order, Error> {
+    move_state(
+        store,
+        &Viewer::Shop(tenant.clone()),
+        Mover::Shop,
+        actor,
+        id,
+        OrderState::Cancelled,
+    )
+    .await
+}
+
+/// The state history of an order `viewer` may see, oldest first.
+pub async fn events(store: &Store, viewer: &Viewer, id: &str) -> Result<Vec<OrderEvent>, Error> {
+    get(store, viewer, id).await?;
+    let rows = sqlx::query(
+        "SELECT from_state, to_state, actor, at FROM order_events WHERE order_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let from: Option<String> = column(r, "from_state")?;
+            let to: String = column(r, "to_state")?;
+            Ok(OrderEvent {
+                from: from.map(|f| parse_state(&f)).transpose()?,
+                to: parse_state(&to)?,
+                actor: column(r, "actor")?,
+                at: column(r, "at")?,
+            })
+        })
+        .collect()
+}
+
+async fn record_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+    from: Option<OrderState>,
+    to: OrderState,
+    actor: &str,
+    at: i64,
+) -> Result<(), Error> {
+    let seq: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_events WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(new_id())
+        .bind(order_id)
+        .bind(seq)
+        .bind(from.map(|s| s.as_str()))
+        .bind(to.as_str())
+        .bind(actor)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn parse_state(s: &str) -> Result<OrderState, Error> {
+    s.parse()
+        .map_err(|e: String| Error::Store(crate::store::Error::Corrupt(e)))
+}
+
+fn decode(row: &AnyRow) -> Result<Order, Error> {
+    let corrupt = |e: serde_json::Error| Error::Store(crate::store::Error::Corrupt(e.to_string()));
+    let options: String = column(row, "options")?;
+    let measurements: String = column(row, "measurements")?;
+    let state: String = column(row, "state")?;
+    Ok(Order {
+        id: column(row, "id")?,
+        customer_ref: column(row, "customer_ref")?,
+        garment: column(row, "garment")?,
+        options: serde_json::from_str(&options).map_err(corrupt)?,
+        measurements: serde_json::from_str::<BTreeMap<String, f64>>(&measurements)
+            .map_err(corrupt)?,
+        measurement_record_id: column(row, "measurement_record_id")?,
+        fabric: column(row, "fabric")?,
+        quantity: column(row, "quantity")?,
+        due_date: column(row, "due_date")?,
+        state: parse_state(&state)?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}

@@ -1,0 +1,88 @@
+//! NHWC bilinear resize with TFLite's coordinate rules (align_corners, half_pixel_centers).
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+
+use super::contiguous_f32;
+
+/// Bilinear resize of an NHWC f32 tensor to `out_h` x `out_w`.
+#[derive(Debug, Clone)]
+pub struct ResizeBilinear {
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Map corner pixel centres onto each other.
+    pub align_corners: bool,
+    /// Sample at pixel centres (`(i + 0.5) * scale - 0.5`).
+    pub half_pixel_centers: bool,
+}
+
+/// Source index pair and weight of the upper one, per output coordinate.
+fn taps(
+    input: usize,
+    output: usize,
+    align_corners: bool,
+    half_pixel: bool,
+) -> Vec<(usize, usize, f32)> {
+    let scale = if align_corners && output > 1 {
+        (input as f32 - 1.0) / (output as f32 - 1.0)
+    } else {
+        input as f32 / output as f32
+    };
+    (0..output)
+        .map(|o| {
+            let pos = if half_pixel {
+                (o as f32 + 0.5) * scale - 0.5
+            } else {
+                o as f32 * scale
+            };
+            let low = pos.floor();
+            let lower = (low.max(0.0) as usize).min(input.saturating_sub(1));
+            let upper = (pos.ceil().max(0.0) as usize).min(input.saturating_sub(1));
+            (lower, upper, pos - low.max(0.0))
+        })
+        .collect()
+}
+
+impl CustomOp1 for ResizeBilinear {
+    fn name(&self) -> &'static str {
+        "resize-bilinear-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input = contiguous_f32(storage, layout, self.name())?;
+        let (n, h, w, c) = layout.shape().dims4()?;
+        if h == 0 || w == 0 {
+            return Err(candle_core::Error::Msg(format!(
+                "{}: empty input",
+                self.name()
+            )));
+        }
+        let (oh, ow) = (self.out_h, self.out_w);
+        let ys = taps(h, oh, self.align_corners, self.half_pixel_centers);
+        let xs = taps(w, ow, self.align_corners, self.half_pixel_centers);
+        let mut out = vec![0f32; n * oh * ow * c];
+        for (r, pixel) in out.chunks_exact_mut(c.max(1)).enumerate() {
+            let b = r / (oh * ow);
+            let (y0, y1, dy) = ys[(r / ow) % oh];
+            let (x0, x1, dx) = xs[r % ow];
+            let at = |y: usize, x: usize| {
+                let s = ((b * h + y) * w + x) * c;
+                &input[s..s + c]
+            };
+            let (tl, tr, bl, br) = (at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1));
+            for (i, o) in pixel.iter_mut().enumerate() {
+                // Same association as TFLite's reference kernel.
+                *o = tl[i] * (1.0 - dy) * (1.0 - dx)
+                    + bl[i] * dy * (1.0 - dx)
+                    + tr[i] * (1.0 - dy) * dx
+                    + br[i] * dy * dx;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, c))))
+    }
+}

@@ -1,0 +1,178 @@
+//! The binary: key issuing, configuration errors, model verification and graceful shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn atelier() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atelier"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("ATELIER_ADDR")
+        .env("ATELIER_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn keys_create_prints_a_working_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    let out = atelier()
+        .args(["keys", "create", "--tenant", "shop-a", "--role", "shop"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("atk_"), "{key}");
+    // The database holds the hash, not the key.
+    let db = std::fs::read(dir.path().join("k.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("k.db-wal")).unwrap_or_default();
+    let hay = [db, wal].concat();
+    let contains = |needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(key.as_bytes()));
+    assert!(contains(atelier::auth::hash_key(&key).as_bytes()));
+
+    let out = atelier()
+        .args(["keys", "create", "--tenant", "x", "--role", "owner"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
+}
+
+#[test]
+fn a_bad_variable_stops_start_up_naming_it() {
+    let out = atelier()
+        .args(["serve"])
+        .env("ATELIER_ADDR", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ATELIER_ADDR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn models_verify_detects_a_corrupted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = atelier()
+        .args(["models", "verify", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+    // Copy the real models, then flip one byte of one of them.
+    let models = atelier::models::Manifest::builtin().unwrap();
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    atelier::models::ensure(&atelier::models::FetchOptions::new(&real))
+        .expect("fetching the models");
+    for f in &models.files {
+        std::fs::copy(real.join(&f.name), dir.path().join(&f.name)).unwrap();
+    }
+    assert!(atelier()
+        .args(["models", "verify", "--dir"])
+        .arg(dir.path())
+        .status()
+        .unwrap()
+        .success());
+    let victim = dir.path().join(&models.files[2].name);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let out = atelier()
+        .args(["models", "verify", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not match") && err.contains(&models.files[2].name),
+        "{err}"
+    );
+}
+
+/// Starts `atelier serve` on a free port and waits until it answers `/readyz` 200.
+fn start_server(dir: &std::path::Path) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    atelier::models::ensure(&atelier::models::FetchOptions::new(&real))
+        .expect("fetching the models");
+    let child = atelier()
+        .arg("serve")
+        .env("ATELIER_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("s.db").display()),
+        )
+        .env("ATELIER_MODELS_DIR", &real)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(resp) = http_get(port, "/readyz") {
+            if resp.starts_with("HTTP/1.1 200") {
+                return (child, port);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("server did not become ready");
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = start_server(dir.path());
+    // A request in flight when SIGTERM arrives is still answered.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    write!(s, "Connection: close\r\n\r\n").unwrap();
+    let mut first = String::new();
+    BufReader::new(s).read_line(&mut first).unwrap();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            assert!(code.success(), "exit {code:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(http_get(port, "/healthz").is_err(), "no longer listening");
+}
