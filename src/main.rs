@@ -1,5 +1,7 @@
 //! The `atelier` command: the HTTP server and the CLI over the same library.
 
+mod cli;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -37,6 +39,29 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Pose landmarks (33 points, world landmarks) and the person mask of a photo, as JSON.
+    Pose(cli::vision::PoseArgs),
+    /// Faces (box, 6 keypoints, 468-point mesh) of a photo, as JSON.
+    Face(cli::vision::FaceArgs),
+    /// Selfie segmentation mask of a photo.
+    Segment(cli::vision::SegmentArgs),
+    /// The body model: train it on ANSUR II, or predict measurements from known values.
+    Body {
+        #[command(subcommand)]
+        command: cli::body::BodyCommand,
+    },
+    /// The measurement set from front and side silhouettes and the stated height.
+    Measure(cli::body::MeasureArgs),
+    /// Skin colour and the nearest foundation shades from a face photo.
+    Shade(cli::shade::ShadeArgs),
+    /// Draft a garment to measure and write its cut file.
+    Draft(cli::pattern::DraftArgs),
+    /// Grade a garment over GB/T 1335 sizes and write the nested set.
+    Grade(cli::pattern::GradeArgs),
+    /// List garments, their pieces and options.
+    Garments,
+    /// Nest an ESICUP instance into a cutting marker.
+    Nest(cli::nest::NestArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,12 +135,22 @@ fn main() -> Result<()> {
             );
             Ok(())
         }),
+        Command::Pose(args) => cli::vision::pose(args, &config),
+        Command::Face(args) => cli::vision::face(args, &config),
+        Command::Segment(args) => cli::vision::segment(args, &config),
+        Command::Body { command } => cli::body::run(command),
+        Command::Measure(args) => cli::body::measure(args),
+        Command::Shade(args) => cli::shade::run(args, &config),
+        Command::Draft(args) => cli::pattern::draft(args),
+        Command::Grade(args) => cli::pattern::grade(args),
+        Command::Garments => cli::pattern::garments(),
+        Command::Nest(args) => cli::nest::run(args),
     }
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_env("ATELIER_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_env("ATELIER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,jagua_rs=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -113,7 +113,7 @@ fn start_server(dir: &std::path::Path) -> (std::process::Child, u16) {
     let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     atelier::models::ensure(&atelier::models::FetchOptions::new(&real))
         .expect("fetching the models");
-    let child = atelier()
+    let mut child = atelier()
         .arg("serve")
         .env("ATELIER_ADDR", format!("127.0.0.1:{port}"))
         .env(
@@ -134,6 +134,8 @@ fn start_server(dir: &std::path::Path) -> (std::process::Child, u16) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not become ready");
 }
 
@@ -175,4 +177,130 @@ fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(http_get(port, "/healthz").is_err(), "no longer listening");
+}
+
+fn fixture(path: &str) -> String {
+    format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn measure_then_draft_then_nest_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let measured = atelier()
+        .args([
+            "measure",
+            "--front-mask",
+            &fixture("body/mask_front_saif2.png"),
+            "--side-mask",
+            &fixture("body/mask_side_left.png"),
+        ])
+        .args(["--height", "175", "--sex", "male", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        measured.status.success(),
+        "{}",
+        String::from_utf8_lossy(&measured.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&measured.stdout).unwrap();
+    let names: Vec<&str> = doc["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"chest_girth") && names.contains(&"inside_leg"),
+        "{names:?}"
+    );
+
+    // The measurement answer feeds the pattern drafter as it is.
+    let m = dir.path().join("m.json");
+    std::fs::write(&m, &measured.stdout).unwrap();
+    let out = dir.path().join("shirt.dxf");
+    let drafted = atelier()
+        .args([
+            "draft",
+            "--garment",
+            "shirt",
+            "--format",
+            "dxf-aama",
+            "--measurements",
+        ])
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        drafted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drafted.stderr)
+    );
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("Piece Name:"));
+
+    let bad = atelier()
+        .args(["draft", "--garment", "cape", "--measurements"])
+        .arg(&m)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown garment"));
+
+    let layout = dir.path().join("layout.json");
+    let nested = atelier()
+        .args([
+            "nest",
+            "--instance",
+            &fixture("nest/shapes0.xml"),
+            "--time-limit",
+            "1",
+            "--out",
+        ])
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert!(
+        nested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nested.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&layout).unwrap()).unwrap();
+    assert!(
+        doc["density"].as_f64().unwrap() > 0.4 && !doc["placements"].as_array().unwrap().is_empty()
+    );
+}
+
+#[test]
+fn pose_and_face_print_json_in_pixels() {
+    let out = atelier()
+        .args(["pose", &fixture("vision/saif_front.png"), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["landmarks"].as_array().unwrap().len(), 33);
+    let nose_x = doc["landmarks"][0]["x"].as_f64().unwrap();
+    assert!(nose_x > 0.0 && nose_x < doc["width"].as_f64().unwrap());
+
+    let out = atelier()
+        .args(["face", &fixture("vision/biden_portrait.png"), "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["faces"][0]["mesh"].as_array().unwrap().len(), 468);
+
+    let out = atelier()
+        .args(["pose", &fixture("vision/README.md")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a text file is not a photo");
 }

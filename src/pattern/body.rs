@@ -140,10 +140,11 @@ pub struct Body {
 }
 
 /// One entry of the measurement service's answer; extra fields (`ansur`, `sd_cm`) are ignored.
+/// Weight comes as `value_kg`, every length as `value_cm`.
 #[derive(Deserialize)]
 struct ServiceMeasurement {
     name: String,
-    #[serde(alias = "value")]
+    #[serde(alias = "value", alias = "value_kg")]
     value_cm: f64,
 }
 

@@ -1,0 +1,70 @@
+//! `atelier nest`: a cutting marker for an ESICUP strip-packing instance.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use atelier::nest::{self, esicup, Options};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// `atelier nest`.
+#[derive(Args)]
+pub struct NestArgs {
+    /// ESICUP XML instance.
+    #[arg(long)]
+    instance: PathBuf,
+    /// Time budget in seconds; the best marker found by then is written.
+    #[arg(long, default_value_t = 60.0)]
+    time_limit: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output layout JSON.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also draw the marker as SVG here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+/// Nests the instance within the time limit, showing progress.
+pub fn run(args: NestArgs) -> Result<()> {
+    let xml = std::fs::read_to_string(&args.instance)
+        .with_context(|| format!("reading {}", args.instance.display()))?;
+    let problem = esicup::parse(&xml)?;
+    let bar = ProgressBar::new(1000);
+    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let layout = nest::nest(
+        &problem,
+        &Options {
+            time_limit: args.time_limit,
+            seed: args.seed,
+        },
+        |p| {
+            let done = p.elapsed.as_secs_f64() / p.time_limit.as_secs_f64().max(1e-9);
+            bar.set_position((done.min(1.0) * 1000.0) as u64);
+            bar.set_message(format!(
+                "{:?}: length {:.1}, density {:.2}%",
+                p.phase,
+                p.best_length,
+                p.best_density * 100.0
+            ));
+        },
+    )?;
+    bar.finish_and_clear();
+    super::write(&args.out, layout.to_json()?.as_bytes())?;
+    if let Some(svg) = &args.svg {
+        super::write(svg, layout.to_svg(&problem).as_bytes())?;
+    }
+    eprintln!(
+        "{}: length {:.2}, density {:.2}%",
+        args.instance.display(),
+        layout.length,
+        layout.density * 100.0
+    );
+    Ok(())
+}
