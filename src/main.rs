@@ -175,13 +175,16 @@ async fn serve(config: Config) -> Result<()> {
     tokio::spawn(async move {
         let opts = FetchOptions {
             progress: true,
-            ..FetchOptions::new(models_dir)
+            ..FetchOptions::new(models_dir.clone())
         };
-        match tokio::task::spawn_blocking(move || models::ensure(&opts)).await {
-            Ok(Ok(())) => {
-                loading.set_models_ready();
-                tracing::info!("models verified; ready");
-            }
+        let result = tokio::task::spawn_blocking(move || -> Result<()> {
+            models::ensure(&opts)?;
+            loading.load_models(&models_dir)?;
+            Ok(())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => tracing::info!("models loaded; ready"),
             Ok(Err(e)) => tracing::error!(error = %e, "models unavailable; /readyz stays 503"),
             Err(e) => tracing::error!(error = %e, "model loading task failed"),
         }

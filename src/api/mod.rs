@@ -4,18 +4,23 @@
 mod admin;
 mod auth;
 mod health;
+mod inference;
+mod measurements;
 pub mod metrics;
 mod openapi;
 mod orders;
+mod patterns;
 pub mod problem;
 mod records;
+mod shades;
 
 pub use openapi::ApiDoc;
 
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
@@ -31,8 +36,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Role;
+use crate::body::model::BodyModel;
 use crate::config::Config;
 use crate::store::Store;
+use crate::vision::Vision;
 
 /// Shared state of the HTTP server.
 #[derive(Clone)]
@@ -42,6 +49,8 @@ pub struct AppState {
     /// The validated configuration.
     pub config: Arc<Config>,
     models_ready: Arc<AtomicBool>,
+    vision: Arc<OnceLock<Arc<Vision>>>,
+    body_model: Arc<OnceLock<Arc<BodyModel>>>,
     rate_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
 }
 
@@ -56,8 +65,49 @@ impl AppState {
             store,
             config: Arc::new(config),
             models_ready: Arc::new(AtomicBool::new(false)),
+            vision: Arc::new(OnceLock::new()),
+            body_model: Arc::new(OnceLock::new()),
             rate_limiter,
         }
+    }
+
+    /// Loads the vision pipelines (the five MediaPipe models in `models_dir`, on the CPU) and the
+    /// bundled body model once, shares them with every request, and marks the models ready. Slow
+    /// (model parsing): call it from a blocking thread (`tokio::task::spawn_blocking`) after the
+    /// models are fetched and verified. Calling it again keeps the first loaded set.
+    pub fn load_models(&self, models_dir: &Path) -> Result<(), crate::vision::Error> {
+        self.load_models_on(models_dir, &candle_core::Device::Cpu)
+    }
+
+    /// [`Self::load_models`] on a given candle device.
+    pub fn load_models_on(
+        &self,
+        models_dir: &Path,
+        device: &candle_core::Device,
+    ) -> Result<(), crate::vision::Error> {
+        if self.vision.get().is_none() {
+            let vision = Vision::load(models_dir, device)?;
+            let _ = self.vision.set(Arc::new(vision));
+        }
+        if let Err(e) = self.body_model() {
+            tracing::error!(error = %e, "the bundled body model does not load");
+        }
+        self.set_models_ready();
+        Ok(())
+    }
+
+    /// The loaded vision pipelines, if [`Self::load_models`] has run.
+    pub fn vision(&self) -> Option<Arc<Vision>> {
+        self.vision.get().cloned()
+    }
+
+    /// The bundled ANSUR II body model, parsed on first use and shared afterwards.
+    pub fn body_model(&self) -> Result<Arc<BodyModel>, crate::body::Error> {
+        if let Some(m) = self.body_model.get() {
+            return Ok(m.clone());
+        }
+        let model = Arc::new(BodyModel::bundled()?);
+        Ok(self.body_model.get_or_init(|| model).clone())
     }
 
     /// Marks the vision models as loaded, which makes `/readyz` answer 200.
@@ -89,7 +139,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let any_role = guarded(
         &state,
         &Role::ALL,
-        Router::new().route("/v1/me", get(admin::me)),
+        Router::new()
+            .route("/v1/me", get(admin::me))
+            .route("/v1/garments", get(patterns::garments)),
     );
     let shops = guarded(
         &state,
@@ -99,7 +151,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                 "/v1/measurement-records",
                 post(records::create).get(records::list),
             )
-            .route("/v1/measurement-records/{id}", get(records::get)),
+            .route("/v1/measurement-records/{id}", get(records::get))
+            .route("/v1/measurements/estimate", post(measurements::estimate))
+            .route("/v1/measurements", post(measurements::measure)),
+    );
+    let counters = guarded(
+        &state,
+        &[Role::Counter],
+        Router::new().route("/v1/shade-matches", post(shades::create)),
     );
     let order_desk = guarded(
         &state,
@@ -112,7 +171,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let shared = guarded(
         &state,
         &[Role::Shop, Role::Factory],
-        Router::new().route("/v1/orders/{id}/events", get(orders::events)),
+        Router::new()
+            .route("/v1/orders/{id}/events", get(orders::events))
+            .route("/v1/patterns", post(patterns::create)),
     );
     let factories = guarded(
         &state,
@@ -144,6 +205,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/problems/{slug}", get(health::problem_type))
         .merge(any_role)
         .merge(shops)
+        .merge(counters)
         .merge(order_desk)
         .merge(shared)
         .merge(factories)

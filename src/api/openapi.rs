@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, orders, problem, records};
+use super::{admin, health, measurements, orders, patterns, problem, records, shades};
 
 /// The service's OpenAPI description, served at `/openapi.json`.
 #[derive(OpenApi)]
@@ -15,8 +15,10 @@ use super::{admin, health, orders, problem, records};
         records::create, records::get, records::list,
         orders::create, orders::list, orders::get, orders::events, orders::cancel,
         orders::factory_list, orders::factory_get, orders::factory_move,
+        measurements::estimate, measurements::measure, shades::create,
+        patterns::create, patterns::garments,
     ),
-    components(schemas(problem::Problem)),
+    components(schemas(problem::Problem, patterns::PatternRequest)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

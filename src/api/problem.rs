@@ -63,6 +63,10 @@ pub struct Problem {
     /// The field at fault, when one input value is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// A stable snake_case code for the condition, when the status alone does not say it
+    /// (e.g. `no_face`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl Problem {
@@ -79,7 +83,14 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            code: None,
         }
+    }
+
+    /// Names the condition with a stable code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
     }
 
     /// Names the input field at fault.
@@ -128,6 +139,19 @@ pub enum ApiError {
     Invalid {
         /// The field at fault.
         field: String,
+        /// Why.
+        message: String,
+    },
+    /// An uploaded input cannot be used: too large (413), not a supported type (415), or not
+    /// usable content (422); names the part or field and a stable code.
+    #[error("{field}: {message}")]
+    Rejected {
+        /// 413, 415 or 422.
+        status: StatusCode,
+        /// The part or field at fault.
+        field: String,
+        /// Stable snake_case code.
+        code: &'static str,
         /// Why.
         message: String,
     },
@@ -209,6 +233,17 @@ impl IntoResponse for ApiError {
                     format!("{field}: {message}"),
                 )
                 .with_field(field),
+                None,
+            ),
+            ApiError::Rejected {
+                status,
+                field,
+                code,
+                message,
+            } => (
+                Problem::new(*status, format!("{field}: {message}"))
+                    .with_field(field)
+                    .with_code(*code),
                 None,
             ),
             ApiError::TooManyRequests { retry_after_secs } => (

@@ -1,0 +1,154 @@
+//! Body measurement (shops): every measurement with its uncertainty, from known values, from two
+//! silhouettes, or from two photos (segmented here and never stored).
+
+use axum::extract::{Multipart, State};
+use axum::Json;
+
+use crate::body::features::{estimate_from_features, estimate_from_masks, mask_features};
+use crate::body::model::Sex;
+use crate::body::predict::{self, Estimate, EstimateRequest};
+use crate::body::silhouette::Mask as Silhouette;
+use crate::vision::Vision;
+
+use super::inference::{self, body_error, Parts};
+use super::problem::{ApiError, Problem};
+use super::AppState;
+
+/// Stated height range accepted with photos or masks, cm.
+const STATURE_RANGE: (f64, f64) = (50.0, 260.0);
+/// Stated weight range accepted with photos or masks, kg.
+const WEIGHT_RANGE: (f64, f64) = (20.0, 300.0);
+
+/// Predict one person's whole measurement set from whatever is known (cm, kg for weight).
+///
+/// Body: `{"sex": "male"|"female" (optional), "values": {"stature": 178, "weight": 80, ...},
+/// "sd": {"chest_girth": 1.5} (optional)}`; keys are measure names or ANSUR II columns.
+#[utoipa::path(post, path = "/v1/measurements/estimate", tag = "measurements", security(("bearer" = [])),
+    request_body(content = Object, content_type = "application/json",
+        description = "sex (optional), values {name: cm or kg}, sd {name: cm or kg} (optional)"),
+    responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn estimate(
+    State(state): State<AppState>,
+    Json(request): Json<EstimateRequest>,
+) -> Result<Json<Estimate>, ApiError> {
+    let model = state.body_model().map_err(|e| body_error(e, ""))?;
+    let estimate = inference::blocking(move || {
+        predict::estimate(&model, &request).map_err(|e| body_error(e, "values."))
+    })
+    .await?;
+    Ok(Json(estimate))
+}
+
+/// Measure a person from a front and a side photo, or from front and side silhouettes.
+///
+/// Multipart parts: either `front` and `side` (JPEG/PNG/WebP photos, segmented with the pose
+/// model and discarded) or `front_mask` and `side_mask` (PNG, person white); plus `height_cm`,
+/// optional `weight_kg` and `sex` (`male`/`female`).
+#[utoipa::path(post, path = "/v1/measurements", tag = "measurements", security(("bearer" = [])),
+    request_body(content = Object, content_type = "multipart/form-data",
+        description = "front + side photos, or front_mask + side_mask PNGs; height_cm; weight_kg and sex optional"),
+    responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 503, body = Problem, description = "models still loading (Retry-After)")))]
+pub async fn measure(
+    State(state): State<AppState>,
+    multipart: Multipart,
+) -> Result<Json<Estimate>, ApiError> {
+    let mut parts = Parts::read(multipart).await?;
+    let stature = parts
+        .number("height_cm")?
+        .ok_or_else(|| ApiError::invalid("height_cm", "this part is required (cm)"))?;
+    in_range("height_cm", stature, STATURE_RANGE, "cm")?;
+    let weight = parts.number("weight_kg")?;
+    if let Some(w) = weight {
+        in_range("weight_kg", w, WEIGHT_RANGE, "kg")?;
+    }
+    let sex = match parts.text("sex")? {
+        None => None,
+        Some(s) if s.is_empty() => None,
+        Some(s) => Sex::parse(&s, 0).map_err(|e| body_error(e, ""))?,
+    };
+    let model = state.body_model().map_err(|e| body_error(e, ""))?;
+
+    let photos = parts.has("front") || parts.has("side");
+    let masks = parts.has("front_mask") || parts.has("side_mask");
+    if photos && masks {
+        return Err(ApiError::invalid(
+            "front_mask",
+            "send either photos (front, side) or masks (front_mask, side_mask), not both",
+        ));
+    }
+    if !photos && !masks {
+        return Err(ApiError::invalid(
+            "front",
+            "send photos (front, side) or masks (front_mask, side_mask)",
+        ));
+    }
+    let estimate = if masks {
+        let front = parts.take("front_mask")?;
+        let side = parts.take("side_mask")?;
+        inference::blocking(move || {
+            estimate_from_masks(&model, &front, &side, stature, weight, sex)
+                .map_err(|e| body_error(e, ""))
+        })
+        .await?
+    } else {
+        let front = parts.take("front")?;
+        let side = parts.take("side")?;
+        let vision = inference::vision(&state).await?;
+        let limits = inference::decode_limits(&state);
+        inference::blocking(move || {
+            let front = silhouette(&vision, &front, "front", &limits)?;
+            let side = silhouette(&vision, &side, "side", &limits)?;
+            let read = mask_features(&model, &front, &side, stature, sex)
+                .map_err(|e| body_error(e, ""))?;
+            let mut estimate = estimate_from_features(&model, stature, weight, sex, &read.features)
+                .map_err(|e| body_error(e, ""))?;
+            let mut warnings = read.warnings;
+            warnings.append(&mut estimate.warnings);
+            estimate.warnings = warnings;
+            Ok(estimate)
+        })
+        .await?
+    };
+    Ok(Json(estimate))
+}
+
+fn in_range(field: &str, value: f64, (min, max): (f64, f64), unit: &str) -> Result<(), ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{value} {unit} is outside the plausible range {min}..{max} {unit}"),
+        ))
+    }
+}
+
+/// Segments the photo `part` into a person silhouette (pose segmentation, else selfie mask).
+fn silhouette(
+    vision: &Vision,
+    bytes: &[u8],
+    part: &str,
+    limits: &crate::vision::DecodeLimits,
+) -> Result<Silhouette, ApiError> {
+    let img = inference::decode(bytes, part, limits)?;
+    let pose = vision
+        .pose
+        .detect(&img)
+        .map_err(|e| inference::vision_error(e, part))?;
+    let Some(mask) = pose.segmentation else {
+        return Err(ApiError::Rejected {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            field: part.into(),
+            code: "no_person",
+            message: "no person found in the photo; stand fully in view against a plain background"
+                .into(),
+        });
+    };
+    let gray = mask.to_gray_image();
+    Silhouette::from_luma(gray.width() as usize, gray.height() as usize, gray.as_raw())
+        .map_err(|e| body_error(e, ""))
+}

@@ -1,0 +1,135 @@
+//! Shade matching (cosmetics counters): skin colour from a face photo, corrected with a colour
+//! chart when one is in the picture, matched against a foundation catalog.
+
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use crate::shade::{self, Catalog, ShadeOptions};
+
+use super::inference::{self, Parts};
+use super::problem::{ApiError, Problem};
+use super::AppState;
+
+/// Most overall matches a request may ask for.
+const MAX_TOP: usize = 50;
+
+/// Match foundation shades to the face in a photo.
+///
+/// Multipart parts: `image` (JPEG/PNG/WebP), optional `corners` (8 comma-separated numbers: the
+/// centres of chart patches 1, 6, 24, 19 as x,y pixels), optional `catalog` (CSV:
+/// brand,product,shade and hex or L,a,b; default the built-in catalog), optional `top` (1-50,
+/// default 5). With several faces the largest is used and `several_faces` is added to the warnings.
+#[utoipa::path(post, path = "/v1/shade-matches", tag = "shades", security(("bearer" = [])),
+    request_body(content = Object, content_type = "multipart/form-data",
+        description = "image; corners, catalog (CSV) and top optional"),
+    responses((status = 200, body = Object, description = "ShadeReport: skin, correction, confidence, matches, matches_by_brand, blend, warnings, regions"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem, description = "bad part, or code no_face / no_skin"),
+        (status = 503, body = Problem, description = "models still loading (Retry-After)")))]
+pub async fn create(
+    State(state): State<AppState>,
+    multipart: Multipart,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut parts = Parts::read(multipart).await?;
+    let image = parts.take("image")?;
+    let mut options = ShadeOptions::default();
+    if let Some(text) = parts.text("corners")? {
+        options.corners = Some(parse_corners(&text)?);
+    }
+    if let Some(text) = parts.text("top")? {
+        match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_TOP).contains(&n) => options.top = n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "top",
+                    format!("must be a whole number from 1 to {MAX_TOP}"),
+                ))
+            }
+        }
+    }
+    let custom = match parts.take("catalog") {
+        Ok(csv) => Some(
+            Catalog::from_csv(csv.as_slice())
+                .map_err(|e| ApiError::invalid("catalog", e.to_string()))?,
+        ),
+        Err(_) => None,
+    };
+    let vision = inference::vision(&state).await?;
+    let limits = inference::decode_limits(&state);
+    let report = inference::blocking(move || {
+        let img = inference::decode(&image, "image", &limits)?;
+        let found = vision
+            .face
+            .detect(&img)
+            .map_err(|e| inference::vision_error(e, "image"))?;
+        let meshed = found.faces.iter().filter(|f| f.mesh.is_some()).count();
+        let largest = found
+            .faces
+            .iter()
+            .filter_map(|f| f.mesh.as_ref().map(|m| (f.bbox.w * f.bbox.h, m)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, mesh)| mesh)
+            .ok_or_else(|| ApiError::Rejected {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                field: "image".into(),
+                code: "no_face",
+                message:
+                    "no face found; use a well-lit, front-facing photo with the face filling a \
+                          good part of the frame"
+                        .into(),
+            })?;
+        let builtin = Catalog::builtin().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let catalog = custom.as_ref().unwrap_or(builtin);
+        let report = shade::analyse(&img, largest, catalog, &options)
+            .map_err(|e| shade_error(e, options.corners.is_some()))?;
+        let mut doc =
+            serde_json::to_value(&report).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if meshed > 1 {
+            if let Some(w) = doc.get_mut("warnings").and_then(|w| w.as_array_mut()) {
+                w.push("several_faces".into());
+            }
+        }
+        Ok(doc)
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// `x1,y1,...,x4,y4` -> four points.
+fn parse_corners(text: &str) -> Result<[[f64; 2]; 4], ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "corners",
+            "must be 8 comma-separated numbers: x,y of the centres of chart patches 1, 6, 24 and 19",
+        )
+    };
+    let numbers: Vec<f64> = text
+        .split(',')
+        .map(|t| t.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    if numbers.len() != 8 {
+        return Err(bad());
+    }
+    let mut corners = [[0.0; 2]; 4];
+    for (i, c) in corners.iter_mut().enumerate() {
+        *c = [numbers[2 * i], numbers[2 * i + 1]];
+    }
+    Ok(corners)
+}
+
+fn shade_error(e: shade::Error, had_corners: bool) -> ApiError {
+    use shade::Error as E;
+    match e {
+        E::NoSkin => ApiError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            field: "image".into(),
+            code: "no_skin",
+            message: e.to_string(),
+        },
+        E::Catalog(_) => ApiError::invalid("catalog", e.to_string()),
+        E::Color(_) if had_corners => ApiError::invalid("corners", e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
