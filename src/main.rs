@@ -50,7 +50,7 @@ enum Command {
         #[command(subcommand)]
         command: cli::body::BodyCommand,
     },
-    /// The measurement set from front and side silhouettes and the stated height.
+    /// The measurement set from front and side photos (or silhouettes) and the stated height.
     Measure(cli::body::MeasureArgs),
     /// Skin colour and the nearest foundation shades from a face photo.
     Shade(cli::shade::ShadeArgs),
@@ -139,7 +139,7 @@ fn main() -> Result<()> {
         Command::Face(args) => cli::vision::face(args, &config),
         Command::Segment(args) => cli::vision::segment(args, &config),
         Command::Body { command } => cli::body::run(command),
-        Command::Measure(args) => cli::body::measure(args),
+        Command::Measure(args) => cli::body::measure(args, &config),
         Command::Shade(args) => cli::shade::run(args, &config),
         Command::Draft(args) => cli::pattern::draft(args),
         Command::Grade(args) => cli::pattern::grade(args),

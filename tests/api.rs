@@ -28,7 +28,7 @@ async fn health_and_readiness() {
     assert_eq!(resp.status(), 503, "not ready before the models are loaded");
     assert_eq!(json(resp).await["models"], false);
 
-    t.state.set_models_ready();
+    t.load_models().await;
     let resp = t
         .send(request("GET", "/readyz", None).body(Body::empty()).unwrap())
         .await;

@@ -153,17 +153,39 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
 #[test]
 fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    let key = atelier()
+        .args(["keys", "create", "--tenant", "shop-a", "--role", "shop"])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display()),
+        )
+        .output()
+        .unwrap();
+    assert!(key.status.success());
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
     let (mut child, port) = start_server(dir.path());
-    // A request in flight when SIGTERM arrives is still answered.
+    // A request in flight when SIGTERM arrives is still answered: its handler is waiting for the
+    // rest of the body when the signal comes. (A connection the server has not yet read a whole
+    // request head from counts as idle and is closed, as it should be.)
+    let body = r#"{"sex":"male","values":{"stature":175,"weight":72}}"#;
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    write!(
+        s,
+        "POST /v1/measurements/estimate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Authorization: Bearer {key}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     std::thread::sleep(Duration::from_millis(200));
-    write!(s, "Connection: close\r\n\r\n").unwrap();
+    write!(s, "{}", &body[10..]).unwrap();
     let mut first = String::new();
     BufReader::new(s).read_line(&mut first).unwrap();
     assert!(first.starts_with("HTTP/1.1 200"), "{first:?}");
@@ -250,6 +272,20 @@ fn measure_then_draft_then_nest_from_the_command_line() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown garment"));
+    // A file that is not a measurement file: the error names it.
+    let readme = format!("{}/README.md", env!("CARGO_MANIFEST_DIR"));
+    let bad = atelier()
+        .args(["draft", "--garment", "shirt", "--measurements", &readme])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("README.md"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     let layout = dir.path().join("layout.json");
     let nested = atelier()
@@ -297,6 +333,26 @@ fn pose_and_face_print_json_in_pixels() {
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["faces"][0]["mesh"].as_array().unwrap().len(), 468);
+
+    // The photo path of `measure`, with the overlay picture.
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("measured.png");
+    let out = atelier()
+        .args(["measure", "--front", &fixture("vision/saif_front.png")])
+        .args(["--side", &fixture("vision/left_profile.png")])
+        .args(["--height", "175", "--json", "--overlay"])
+        .arg(&picture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["measurements"].as_array().unwrap().len(), 18);
+    let picture = image::open(&picture).unwrap();
+    assert!(picture.width() > 2 * 360, "{}", picture.width());
 
     let out = atelier()
         .args(["pose", &fixture("vision/README.md")])

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use atelier::auth::Role;
 use axum::body::Body;
@@ -57,21 +57,9 @@ fn text(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()
 }
 
-/// The real MediaPipe models, fetched (and verified) once.
-fn models_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    atelier::models::ensure(&atelier::models::FetchOptions::new(&dir))
-        .expect("fetching the models");
-    dir
-}
-
 async fn loaded_app(overrides: &[(&str, &str)]) -> TestApp {
     let t = TestApp::new(overrides).await;
-    let state = t.state.clone();
-    tokio::task::spawn_blocking(move || state.load_models(&models_dir()))
-        .await
-        .unwrap()
-        .expect("loading the models");
+    t.load_models().await;
     t
 }
 
@@ -324,6 +312,72 @@ async fn measures_from_photos() {
     for i in 0..3 {
         assert!((girths[0][i] - girths[1][i]).abs() < 2.0, "{girths:?}");
     }
+
+    // overlay=true: a PNG of both views, as tall as the taller photo, wider than both side by side.
+    let resp = t
+        .send(multipart(
+            "/v1/measurements",
+            &shop,
+            &[
+                ("front", front.clone()),
+                ("side", side.clone()),
+                ("height_cm", text("175")),
+                ("overlay", text("true")),
+            ],
+        ))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let png = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let picture = image::load_from_memory(&png).unwrap();
+    assert!(
+        picture.width() > 2 * 360 && picture.height() > 640,
+        "{:?}",
+        (picture.width(), picture.height())
+    );
+    let p = problem(
+        t.send(multipart(
+            "/v1/measurements",
+            &shop,
+            &[
+                ("front", front.clone()),
+                ("side", side.clone()),
+                ("height_cm", text("175")),
+                ("overlay", text("perhaps")),
+            ],
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["field"], "overlay", "{p}");
+
+    // A photo without a person: 422 `no_person` naming the part.
+    let mut wall = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(360, 640, image::Rgb([200, 200, 190]))
+        .write_to(&mut wall, image::ImageFormat::Png)
+        .unwrap();
+    let p = problem(
+        t.send(multipart(
+            "/v1/measurements",
+            &shop,
+            &[
+                ("front", front.clone()),
+                ("side", wall.into_inner()),
+                ("height_cm", text("175")),
+            ],
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        (p["field"].as_str(), p["code"].as_str()),
+        (Some("side"), Some("no_person")),
+        "{p}"
+    );
 
     // Not an image: 415 naming the part; a truncated image: 422; too many pixels: 413.
     let p = problem(
@@ -593,21 +647,4 @@ async fn the_new_routes_are_documented() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
-}
-
-#[tokio::test]
-async fn models_marked_ready_are_loaded_on_first_use() {
-    let dir = models_dir();
-    let t = TestApp::new(&[("ATELIER_MODELS_DIR", dir.to_str().unwrap())]).await;
-    let counter = t.key("counter-a", Role::Counter).await;
-    t.state.set_models_ready();
-    let resp = t
-        .send(multipart(
-            "/v1/shade-matches",
-            &counter,
-            &[("image", fixture("shade/face_biden_480.jpg"))],
-        ))
-        .await;
-    assert_eq!(resp.status(), 200);
-    assert!(t.state.vision().is_some());
 }

@@ -42,32 +42,12 @@ where
     }
 }
 
-/// The shared vision pipelines, or 503 with Retry-After while they load. When the models were
-/// only marked ready ([`AppState::set_models_ready`]) without being loaded, the first request loads
-/// them from the configured models directory.
-pub async fn vision(state: &AppState) -> Result<Arc<Vision>, ApiError> {
-    if let Some(v) = state.vision() {
-        return Ok(v);
-    }
-    let loading = || ApiError::Unavailable {
+/// The shared vision pipelines, or 503 with Retry-After while they load.
+pub fn vision(state: &AppState) -> Result<Arc<Vision>, ApiError> {
+    state.vision().ok_or_else(|| ApiError::Unavailable {
         message: "the vision models are still loading; retry shortly".into(),
         retry_after_secs: RETRY_WHILE_LOADING_SECS,
-    };
-    if !state.models_ready() {
-        return Err(loading());
-    }
-    static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _one_loader = LOAD.lock().await;
-    if let Some(v) = state.vision() {
-        return Ok(v);
-    }
-    let st = state.clone();
-    blocking(move || {
-        st.load_models(&st.config.models_dir)
-            .map_err(|e| ApiError::Internal(format!("loading the vision models: {e}")))
     })
-    .await?;
-    state.vision().ok_or_else(loading)
 }
 
 /// Image limits from the configuration.
@@ -190,6 +170,12 @@ pub fn body_error(e: crate::body::Error, prefix: &str) -> ApiError {
             format!("{prefix}{field}")
         }
     };
+    if let E::Vision { view, .. } = &e {
+        let view = *view;
+        if let E::Vision { source, .. } = e {
+            return vision_error(source, view);
+        }
+    }
     match &e {
         E::UnknownField { field }
         | E::InvalidValue { field, .. }
@@ -205,6 +191,12 @@ pub fn body_error(e: crate::body::Error, prefix: &str) -> ApiError {
         }
         E::UnknownSex { .. } => ApiError::invalid("sex", e.to_string()),
         E::Mask { context, .. } => ApiError::invalid(format!("{context}_mask"), e.to_string()),
+        E::NoPerson { view } => ApiError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            field: (*view).into(),
+            code: "no_person",
+            message: e.to_string(),
+        },
         E::Json { .. } => ApiError::BadRequest(e.to_string()),
         _ => ApiError::Internal(e.to_string()),
     }

@@ -2,13 +2,16 @@
 //! silhouettes, or from two photos (segmented here and never stored).
 
 use axum::extract::{Multipart, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::body::features::{estimate_from_features, estimate_from_masks, mask_features};
+use crate::body::features::{estimate_with_features, mask_features};
 use crate::body::model::Sex;
+use crate::body::overlay as body_overlay;
+use crate::body::photos::measure_photos;
 use crate::body::predict::{self, Estimate, EstimateRequest};
 use crate::body::silhouette::Mask as Silhouette;
-use crate::vision::Vision;
 
 use super::inference::{self, body_error, Parts};
 use super::problem::{ApiError, Problem};
@@ -42,20 +45,21 @@ pub async fn estimate(
 
 /// Measure a person from a front and a side photo, or from front and side silhouettes.
 ///
-/// Multipart parts: either `front` and `side` (JPEG/PNG/WebP photos, segmented with the pose
-/// model and discarded) or `front_mask` and `side_mask` (PNG, person white); plus `height_cm`,
-/// optional `weight_kg` and `sex` (`male`/`female`).
+/// Multipart parts: either `front` and `side` (JPEG/PNG/WebP photos, read with the pose model and
+/// discarded) or `front_mask` and `side_mask` (PNG, person white); plus `height_cm`, optional
+/// `weight_kg` and `sex` (`male`/`female`). With `overlay` = `true` the answer is a PNG of both
+/// views with the silhouettes, landmarks and measured lines instead of the JSON.
 #[utoipa::path(post, path = "/v1/measurements", tag = "measurements", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
-        description = "front + side photos, or front_mask + side_mask PNGs; height_cm; weight_kg and sex optional"),
-    responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]"),
+        description = "front + side photos, or front_mask + side_mask PNGs; height_cm; weight_kg, sex and overlay (true/false) optional"),
+    responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]; image/png when overlay=true"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem), (status = 422, body = Problem),
         (status = 503, body = Problem, description = "models still loading (Retry-After)")))]
 pub async fn measure(
     State(state): State<AppState>,
     multipart: Multipart,
-) -> Result<Json<Estimate>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut parts = Parts::read(multipart).await?;
     let stature = parts
         .number("height_cm")?
@@ -69,6 +73,16 @@ pub async fn measure(
         None => None,
         Some(s) if s.is_empty() => None,
         Some(s) => Sex::parse(&s, 0).map_err(|e| body_error(e, ""))?,
+    };
+    let overlay = match parts.text("overlay")?.as_deref() {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "overlay",
+                format!("`{other}` is not `true` or `false`"),
+            ))
+        }
     };
     let model = state.body_model().map_err(|e| body_error(e, ""))?;
 
@@ -86,34 +100,48 @@ pub async fn measure(
             "send photos (front, side) or masks (front_mask, side_mask)",
         ));
     }
-    let estimate = if masks {
+    let (estimate, picture) = if masks {
         let front = parts.take("front_mask")?;
         let side = parts.take("side_mask")?;
         inference::blocking(move || {
-            estimate_from_masks(&model, &front, &side, stature, weight, sex)
-                .map_err(|e| body_error(e, ""))
+            let front = Silhouette::from_png(&front, "front").map_err(|e| body_error(e, ""))?;
+            let side = Silhouette::from_png(&side, "side").map_err(|e| body_error(e, ""))?;
+            let read = mask_features(&model, &front, &side, stature, sex)
+                .map_err(|e| body_error(e, ""))?;
+            let picture = overlay.then(|| body_overlay::draw_masks(&front, &side, &read.readings));
+            let estimate = estimate_with_features(&model, stature, weight, sex, read)
+                .map_err(|e| body_error(e, ""))?;
+            Ok((estimate, picture))
         })
         .await?
     } else {
         let front = parts.take("front")?;
         let side = parts.take("side")?;
-        let vision = inference::vision(&state).await?;
+        let vision = inference::vision(&state)?;
         let limits = inference::decode_limits(&state);
         inference::blocking(move || {
-            let front = silhouette(&vision, &front, "front", &limits)?;
-            let side = silhouette(&vision, &side, "side", &limits)?;
-            let read = mask_features(&model, &front, &side, stature, sex)
+            let front = inference::decode(&front, "front", &limits)?;
+            let side = inference::decode(&side, "side", &limits)?;
+            let measured = measure_photos(&vision, &model, &front, &side, stature, weight, sex)
                 .map_err(|e| body_error(e, ""))?;
-            let mut estimate = estimate_from_features(&model, stature, weight, sex, &read.features)
-                .map_err(|e| body_error(e, ""))?;
-            let mut warnings = read.warnings;
-            warnings.append(&mut estimate.warnings);
-            estimate.warnings = warnings;
-            Ok(estimate)
+            let picture = overlay.then(|| body_overlay::draw_photos(&front, &side, &measured));
+            Ok((measured.estimate, picture))
         })
         .await?
     };
-    Ok(Json(estimate))
+    match picture {
+        None => Ok(Json(estimate).into_response()),
+        Some(picture) => png_response(&picture),
+    }
+}
+
+/// The picture as `image/png`.
+fn png_response(picture: &image::RgbImage) -> Result<Response, ApiError> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .map_err(|e| ApiError::Internal(format!("encoding the overlay: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], bytes.into_inner()).into_response())
 }
 
 fn in_range(field: &str, value: f64, (min, max): (f64, f64), unit: &str) -> Result<(), ApiError> {
@@ -125,30 +153,4 @@ fn in_range(field: &str, value: f64, (min, max): (f64, f64), unit: &str) -> Resu
             format!("{value} {unit} is outside the plausible range {min}..{max} {unit}"),
         ))
     }
-}
-
-/// Segments the photo `part` into a person silhouette (pose segmentation, else selfie mask).
-fn silhouette(
-    vision: &Vision,
-    bytes: &[u8],
-    part: &str,
-    limits: &crate::vision::DecodeLimits,
-) -> Result<Silhouette, ApiError> {
-    let img = inference::decode(bytes, part, limits)?;
-    let pose = vision
-        .pose
-        .detect(&img)
-        .map_err(|e| inference::vision_error(e, part))?;
-    let Some(mask) = pose.segmentation else {
-        return Err(ApiError::Rejected {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            field: part.into(),
-            code: "no_person",
-            message: "no person found in the photo; stand fully in view against a plain background"
-                .into(),
-        });
-    };
-    let gray = mask.to_gray_image();
-    Silhouette::from_luma(gray.width() as usize, gray.height() as usize, gray.as_raw())
-        .map_err(|e| body_error(e, ""))
 }

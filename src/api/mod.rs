@@ -19,7 +19,6 @@ pub use openapi::ApiDoc;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
@@ -48,14 +47,13 @@ pub struct AppState {
     pub store: Store,
     /// The validated configuration.
     pub config: Arc<Config>,
-    models_ready: Arc<AtomicBool>,
     vision: Arc<OnceLock<Arc<Vision>>>,
     body_model: Arc<OnceLock<Arc<BodyModel>>>,
     rate_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
 }
 
 impl AppState {
-    /// State over `store` with `config`; the models count as not loaded until [`Self::set_models_ready`].
+    /// State over `store` with `config`; vision routes answer 503 until [`Self::load_models`] has run.
     pub fn new(store: Store, config: Config) -> Self {
         // Install the metrics recorder before the first request is counted.
         metrics::handle();
@@ -64,7 +62,6 @@ impl AppState {
         Self {
             store,
             config: Arc::new(config),
-            models_ready: Arc::new(AtomicBool::new(false)),
             vision: Arc::new(OnceLock::new()),
             body_model: Arc::new(OnceLock::new()),
             rate_limiter,
@@ -72,7 +69,7 @@ impl AppState {
     }
 
     /// Loads the vision pipelines (the five MediaPipe models in `models_dir`, on the CPU) and the
-    /// bundled body model once, shares them with every request, and marks the models ready. Slow
+    /// bundled body model once and shares them with every request, which makes `/readyz` ready. Slow
     /// (model parsing): call it from a blocking thread (`tokio::task::spawn_blocking`) after the
     /// models are fetched and verified. Calling it again keeps the first loaded set.
     pub fn load_models(&self, models_dir: &Path) -> Result<(), crate::vision::Error> {
@@ -92,7 +89,6 @@ impl AppState {
         if let Err(e) = self.body_model() {
             tracing::error!(error = %e, "the bundled body model does not load");
         }
-        self.set_models_ready();
         Ok(())
     }
 
@@ -110,14 +106,9 @@ impl AppState {
         Ok(self.body_model.get_or_init(|| model).clone())
     }
 
-    /// Marks the vision models as loaded, which makes `/readyz` answer 200.
-    pub fn set_models_ready(&self) {
-        self.models_ready.store(true, Ordering::Release);
-    }
-
-    /// Whether the vision models are loaded.
+    /// Whether the vision models are loaded (what `/readyz` reports).
     pub fn models_ready(&self) -> bool {
-        self.models_ready.load(Ordering::Acquire)
+        self.vision.get().is_some()
     }
 }
 

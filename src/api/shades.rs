@@ -5,6 +5,7 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
 
+use crate::shade::photo::analyse_photo;
 use crate::shade::{self, Catalog, ShadeOptions};
 
 use super::inference::{self, Parts};
@@ -30,7 +31,7 @@ const MAX_TOP: usize = 50;
 pub async fn create(
     State(state): State<AppState>,
     multipart: Multipart,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<shade::ShadeReport>, ApiError> {
     let mut parts = Parts::read(multipart).await?;
     let image = parts.take("image")?;
     let mut options = ShadeOptions::default();
@@ -55,42 +56,15 @@ pub async fn create(
         ),
         Err(_) => None,
     };
-    let vision = inference::vision(&state).await?;
+    let vision = inference::vision(&state)?;
     let limits = inference::decode_limits(&state);
     let report = inference::blocking(move || {
         let img = inference::decode(&image, "image", &limits)?;
-        let found = vision
-            .face
-            .detect(&img)
-            .map_err(|e| inference::vision_error(e, "image"))?;
-        let meshed = found.faces.iter().filter(|f| f.mesh.is_some()).count();
-        let largest = found
-            .faces
-            .iter()
-            .filter_map(|f| f.mesh.as_ref().map(|m| (f.bbox.w * f.bbox.h, m)))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, mesh)| mesh)
-            .ok_or_else(|| ApiError::Rejected {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                field: "image".into(),
-                code: "no_face",
-                message:
-                    "no face found; use a well-lit, front-facing photo with the face filling a \
-                          good part of the frame"
-                        .into(),
-            })?;
         let builtin = Catalog::builtin().map_err(|e| ApiError::Internal(e.to_string()))?;
         let catalog = custom.as_ref().unwrap_or(builtin);
-        let report = shade::analyse(&img, largest, catalog, &options)
-            .map_err(|e| shade_error(e, options.corners.is_some()))?;
-        let mut doc =
-            serde_json::to_value(&report).map_err(|e| ApiError::Internal(e.to_string()))?;
-        if meshed > 1 {
-            if let Some(w) = doc.get_mut("warnings").and_then(|w| w.as_array_mut()) {
-                w.push("several_faces".into());
-            }
-        }
-        Ok(doc)
+        analyse_photo(&vision.face, &img, catalog, &options)
+            .map(|analysis| analysis.report)
+            .map_err(|e| shade_error(e, options.corners.is_some()))
     })
     .await?;
     Ok(Json(report))
@@ -128,6 +102,13 @@ fn shade_error(e: shade::Error, had_corners: bool) -> ApiError {
             code: "no_skin",
             message: e.to_string(),
         },
+        E::NoFace => ApiError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            field: "image".into(),
+            code: "no_face",
+            message: e.to_string(),
+        },
+        E::Vision(v) => inference::vision_error(v, "image"),
         E::Catalog(_) => ApiError::invalid("catalog", e.to_string()),
         E::Color(_) if had_corners => ApiError::invalid("corners", e.to_string()),
         other => ApiError::Internal(other.to_string()),

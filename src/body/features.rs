@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::measures::api_to_ansur;
 use super::model::{BodyModel, Observation, Sex};
 use super::predict::{estimate_from_observations, observation, Estimate, Warning};
-use super::silhouette::{Mask, Silhouette};
+use super::silhouette::{Mask, Silhouette, Span};
 use super::{Error, Result};
 
 /// Assumed noise (sd, cm) of a silhouette breadth or depth against ANSUR's caliper value: clothing,
@@ -62,6 +62,56 @@ pub struct MaskFeatures {
     pub features: Vec<Feature>,
     /// Quality warnings.
     pub warnings: Vec<Warning>,
+    /// Where each feature was read, for the overlay picture.
+    pub readings: Vec<Reading>,
+}
+
+/// Which of the two pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Facing the camera.
+    Front,
+    /// In profile.
+    Side,
+}
+
+/// Where a value was read: a line in pixels of the view's original photo or mask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// ANSUR II column read (`stature` for the height line).
+    pub column: String,
+    /// The picture it was read on.
+    pub view: View,
+    /// Start (x, y) in pixels.
+    pub from: [f64; 2],
+    /// End (x, y) in pixels.
+    pub to: [f64; 2],
+}
+
+impl Reading {
+    /// A breadth or depth along a row of a silhouette.
+    pub fn across(column: &str, view: View, silhouette: &Silhouette, span: &Span) -> Reading {
+        let k = silhouette.scale;
+        let y = (span.row as f64 + 0.5) * k;
+        Reading {
+            column: column.into(),
+            view,
+            from: [span.left * k, y],
+            to: [span.right * k, y],
+        }
+    }
+
+    /// The person's height: top of the head to the soles at the body axis.
+    pub fn stature(view: View, silhouette: &Silhouette) -> Reading {
+        let k = silhouette.scale;
+        Reading {
+            column: "stature".into(),
+            view,
+            from: [silhouette.axis * k, silhouette.top as f64 * k],
+            to: [silhouette.axis * k, (silhouette.bottom + 1) as f64 * k],
+        }
+    }
 }
 
 fn warning(code: &str, message: &str) -> Warning {
@@ -101,6 +151,15 @@ fn level_fraction(
         })
 }
 
+/// The person in a front or side mask, shrunk for speed (positions map back through its `scale`).
+pub fn silhouette(mask: &Mask, view: View) -> Result<Silhouette> {
+    let name = match view {
+        View::Front => "front",
+        View::Side => "side",
+    };
+    Silhouette::from_mask_reduced(mask, MAX_MASK_HEIGHT, name)
+}
+
 /// Reads breadths and depths at chest, waist and hip from front and side masks scaled by `stature_cm`.
 pub fn mask_features(
     model: &BodyModel,
@@ -110,8 +169,23 @@ pub fn mask_features(
     sex: Option<Sex>,
 ) -> Result<MaskFeatures> {
     observation(model, "stature", api_to_ansur(stature_cm), 0.0, 0)?;
-    let front = Silhouette::from_mask(&front.reduced(MAX_MASK_HEIGHT), "front")?;
-    let side = Silhouette::from_mask(&side.reduced(MAX_MASK_HEIGHT), "side")?;
+    silhouette_features(
+        model,
+        &silhouette(front, View::Front)?,
+        &silhouette(side, View::Side)?,
+        stature_cm,
+        sex,
+    )
+}
+
+/// [`mask_features`] on silhouettes already found.
+pub fn silhouette_features(
+    model: &BodyModel,
+    front: &Silhouette,
+    side: &Silhouette,
+    stature_cm: f64,
+    sex: Option<Sex>,
+) -> Result<MaskFeatures> {
     let mut warnings = Vec::new();
     if front.cut_off || side.cut_off {
         warnings.push(warning(
@@ -131,29 +205,47 @@ pub fn mask_features(
     let hip = level_fraction(model, sex, stature_cm, "buttockheight")?;
     let front_cm = stature_cm / front.pixel_height();
     let side_cm = stature_cm / side.pixel_height();
-    let values = [
-        ("chestbreadth", front.trunk_width(waist, chest) * front_cm),
+    let spans = [
+        ("chestbreadth", View::Front, front.trunk_width(waist, chest)),
         (
             "chestdepth",
-            side.max_width(chest, PROTRUSION_HALF_BAND) * side_cm,
+            View::Side,
+            side.max_width(chest, PROTRUSION_HALF_BAND),
         ),
         (
             "waistbreadth",
-            front.mean_width(waist, LEVEL_HALF_BAND) * front_cm,
+            View::Front,
+            front.mean_width(waist, LEVEL_HALF_BAND),
         ),
         (
             "waistdepth",
-            side.mean_width(waist, LEVEL_HALF_BAND) * side_cm,
+            View::Side,
+            side.mean_width(waist, LEVEL_HALF_BAND),
         ),
         (
             "hipbreadth",
-            front.max_width(hip, PROTRUSION_HALF_BAND) * front_cm,
+            View::Front,
+            front.max_width(hip, PROTRUSION_HALF_BAND),
         ),
         (
             "buttockdepth",
-            side.max_width(hip, PROTRUSION_HALF_BAND) * side_cm,
+            View::Side,
+            side.max_width(hip, PROTRUSION_HALF_BAND),
         ),
     ];
+    let mut readings = vec![
+        Reading::stature(View::Front, front),
+        Reading::stature(View::Side, side),
+    ];
+    let mut values = Vec::with_capacity(spans.len());
+    for (column, view, span) in &spans {
+        let (silhouette, cm) = match view {
+            View::Front => (front, front_cm),
+            View::Side => (side, side_cm),
+        };
+        readings.push(Reading::across(column, *view, silhouette, span));
+        values.push((*column, span.width * cm));
+    }
     let breadth = values.first().map_or(0.0, |v| v.1);
     let depth = values.get(1).map_or(0.0, |v| v.1);
     if depth > PROFILE_MAX_DEPTH_RATIO * breadth {
@@ -176,7 +268,11 @@ pub fn mask_features(
             sd_cm: SILHOUETTE_SD_CM,
         })
         .collect();
-    Ok(MaskFeatures { features, warnings })
+    Ok(MaskFeatures {
+        features,
+        warnings,
+        readings,
+    })
 }
 
 fn chest_breadth_z(
@@ -298,6 +394,17 @@ pub fn estimate_from_masks(
     let front = Mask::from_png(front_png, "front")?;
     let side = Mask::from_png(side_png, "side")?;
     let read = mask_features(model, &front, &side, stature_cm, sex)?;
+    estimate_with_features(model, stature_cm, weight_kg, sex, read)
+}
+
+/// [`estimate_from_features`] on features read from silhouettes, their warnings first.
+pub fn estimate_with_features(
+    model: &BodyModel,
+    stature_cm: f64,
+    weight_kg: Option<f64>,
+    sex: Option<Sex>,
+    read: MaskFeatures,
+) -> Result<Estimate> {
     let mut estimate = estimate_from_features(model, stature_cm, weight_kg, sex, &read.features)?;
     let mut warnings = read.warnings;
     warnings.append(&mut estimate.warnings);

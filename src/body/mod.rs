@@ -5,6 +5,8 @@ pub mod ansur;
 pub mod features;
 pub mod measures;
 pub mod model;
+pub mod overlay;
+pub mod photos;
 pub mod predict;
 pub mod silhouette;
 pub mod validation;
@@ -120,6 +122,20 @@ pub enum Error {
         context: String,
         /// What is wrong.
         message: String,
+    },
+    /// The vision pipeline failed on a photo.
+    #[error("{view} photo: {source}")]
+    Vision {
+        /// `front` or `side`.
+        view: &'static str,
+        /// The cause.
+        source: crate::vision::Error,
+    },
+    /// No person was found in a photo.
+    #[error("{view} photo: no person found; stand fully in view against a plain background")]
+    NoPerson {
+        /// `front` or `side`.
+        view: &'static str,
     },
     /// The model file does not fit this code.
     #[error("body model {context}: {message}")]

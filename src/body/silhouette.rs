@@ -178,9 +178,33 @@ pub struct Silhouette {
     pub cut_off: bool,
     /// Pixel count of the second largest region relative to the person (0 when alone).
     pub other_region_ratio: f64,
+    /// Pixels of the original image per pixel of this (possibly reduced) mask.
+    pub scale: f64,
+}
+
+/// Where a breadth or depth was read: a run of person pixels on one row (mask pixels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    /// The row drawn for the reading (the level's centre row, or the widest row of a band).
+    pub row: usize,
+    /// Left end (column of the first person pixel).
+    pub left: f64,
+    /// Right end (column after the last person pixel).
+    pub right: f64,
+    /// The width read, in pixels (a band mean may differ from `right - left`).
+    pub width: f64,
 }
 
 impl Silhouette {
+    /// Finds the person in a mask first shrunk to at most `max_height` rows (see [`Mask::reduced`]);
+    /// [`Silhouette::scale`] maps positions back to the original mask.
+    pub fn from_mask_reduced(mask: &Mask, max_height: usize, name: &str) -> Result<Silhouette> {
+        let reduced = mask.reduced(max_height);
+        let mut silhouette = Silhouette::from_mask(&reduced, name)?;
+        silhouette.scale = mask.height as f64 / reduced.height as f64;
+        Ok(silhouette)
+    }
+
     /// Finds the person (largest region) in a mask.
     pub fn from_mask(mask: &Mask, name: &str) -> Result<Silhouette> {
         let Some((person, size, other)) = mask.largest_region() else {
@@ -235,6 +259,7 @@ impl Silhouette {
             axis,
             cut_off: top == 0 || bottom + 1 == mask.height,
             other_region_ratio: other as f64 / size.max(1) as f64,
+            scale: 1.0,
         })
     }
 
@@ -252,9 +277,15 @@ impl Silhouette {
     /// Trunk width (pixels) at height fraction `to`, following the trunk's edges row by row upwards from
     /// `from` (a lower level where arms hang free, e.g. the waist). Where an edge jumps outwards (an arm
     /// touching the trunk, as near the armpits in an A-pose) the edge is held at its last trunk position.
-    pub fn trunk_width(&self, from: f64, to: f64) -> f64 {
+    pub fn trunk_width(&self, from: f64, to: f64) -> Span {
+        let row = self.row_at(to);
         self.track_trunk(from, to)
-            .map_or(0.0, |t| t.right - t.left + 1.0)
+            .map_or(Span::empty(row), |t| Span {
+                row,
+                left: t.left,
+                right: t.right + 1.0,
+                width: t.right - t.left + 1.0,
+            })
     }
 
     fn track_trunk(&self, from: f64, to: f64) -> Option<TrunkTrack> {
@@ -300,35 +331,136 @@ impl Silhouette {
         Some((left, right))
     }
 
-    /// Width in pixels of the run of person pixels at row `y` that contains (or is nearest to) the axis.
-    pub fn width_at_row(&self, y: usize) -> f64 {
-        self.run_at_row(y).map_or(0.0, |(l, r)| (r - l + 1) as f64)
+    /// The run of person pixels at row `y` that contains (or is nearest to) the axis.
+    pub fn span_at_row(&self, y: usize) -> Span {
+        self.run_at_row(y).map_or(Span::empty(y), |(l, r)| Span {
+            row: y,
+            left: l as f64,
+            right: (r + 1) as f64,
+            width: (r - l + 1) as f64,
+        })
     }
 
-    /// Mean width (pixels) over rows whose height fraction lies within `centre +- half_band`.
-    pub fn mean_width(&self, centre: f64, half_band: f64) -> f64 {
+    /// Mean width over rows whose height fraction lies within `centre +- half_band`, drawn at the
+    /// centre row.
+    pub fn mean_width(&self, centre: f64, half_band: f64) -> Span {
         let rows = self.band_rows(centre, half_band);
         let n = rows.len().max(1) as f64;
-        rows.into_iter().map(|y| self.width_at_row(y)).sum::<f64>() / n
+        let mean = rows
+            .into_iter()
+            .map(|y| self.span_at_row(y).width)
+            .sum::<f64>()
+            / n;
+        Span {
+            width: mean,
+            ..self.span_at_row(self.row_at(centre))
+        }
     }
 
-    /// Largest width (pixels) over rows within `centre +- half_band`, smoothed over 3 rows.
-    pub fn max_width(&self, centre: f64, half_band: f64) -> f64 {
-        let widths: Vec<f64> = self
+    /// Largest width over rows within `centre +- half_band`, smoothed over 3 rows, drawn at the
+    /// widest row.
+    pub fn max_width(&self, centre: f64, half_band: f64) -> Span {
+        let spans: Vec<Span> = self
             .band_rows(centre, half_band)
             .into_iter()
-            .map(|y| self.width_at_row(y))
+            .map(|y| self.span_at_row(y))
             .collect();
-        widths
-            .windows(3)
-            .map(|w| w.iter().sum::<f64>() / 3.0)
-            .fold(widths.first().copied().unwrap_or(0.0), f64::max)
+        let mut best = spans
+            .first()
+            .copied()
+            .unwrap_or(Span::empty(self.row_at(centre)));
+        for w in spans.windows(3) {
+            if let [_, mid, _] = w {
+                let smoothed = w.iter().map(|s| s.width).sum::<f64>() / 3.0;
+                if smoothed > best.width {
+                    best = Span {
+                        width: smoothed,
+                        ..*mid
+                    };
+                }
+            }
+        }
+        best
     }
 
     fn band_rows(&self, centre: f64, half_band: f64) -> Vec<usize> {
         let a = self.row_at(centre + half_band);
         let b = self.row_at(centre - half_band);
         (a.min(b)..=a.max(b)).collect()
+    }
+
+    /// Height above the soles, as a fraction of the person's height, of the top of row `y`.
+    pub fn fraction_at(&self, y: f64) -> f64 {
+        (self.bottom as f64 + 1.0 - y) / self.pixel_height()
+    }
+
+    /// First row of the unbroken column of person pixels that runs up from (x, y): the body's top
+    /// edge above that point (e.g. the top of the shoulder above the shoulder joint).
+    pub fn top_edge_above(&self, x: usize, y: usize) -> Option<usize> {
+        if !self.mask.is_person(x, y) {
+            return None;
+        }
+        let mut top = y;
+        while top > 0 && self.mask.is_person(x, top - 1) {
+            top -= 1;
+        }
+        Some(top)
+    }
+
+    /// The armpit: starting from row `y` at an arm point `x` that hangs free of the trunk, follows the
+    /// background gap between arm and trunk upwards to the last row where it is open.
+    /// Returns that row and the gap's centre column there. `None` when the arm touches the trunk at
+    /// row `y` or the gap never closes.
+    pub fn armpit(&self, x: usize, y: usize) -> Option<(usize, f64)> {
+        let (trunk_left, trunk_right) = self.run_at_row(y)?;
+        let outward_right = x > trunk_right;
+        if (trunk_left..=trunk_right).contains(&x) {
+            return None;
+        }
+        // The gap on this row: background columns between the trunk's edge and the arm.
+        let gap_at = |row: usize, near: usize| -> Option<(usize, usize)> {
+            if self.mask.is_person(near, row) {
+                return None;
+            }
+            let (mut a, mut b) = (near, near);
+            while a > 0 && !self.mask.is_person(a - 1, row) {
+                a -= 1;
+            }
+            while b + 1 < self.mask.width && !self.mask.is_person(b + 1, row) {
+                b += 1;
+            }
+            // Open to the image edge means the arm is not there: not a gap between arm and trunk.
+            (a > 0 && b + 1 < self.mask.width).then_some((a, b))
+        };
+        let start = if outward_right {
+            trunk_right + 1
+        } else {
+            trunk_left.checked_sub(1)?
+        };
+        let (mut a, mut b) = gap_at(y, start)?;
+        let mut row = y;
+        while row > self.top {
+            let centre = (a + b) / 2;
+            match gap_at(row - 1, centre) {
+                Some((na, nb)) if nb >= a && na <= b => {
+                    (a, b) = (na, nb);
+                    row -= 1;
+                }
+                _ => return Some((row, (a + b + 1) as f64 / 2.0)),
+            }
+        }
+        None
+    }
+}
+
+impl Span {
+    fn empty(row: usize) -> Span {
+        Span {
+            row,
+            left: 0.0,
+            right: 0.0,
+            width: 0.0,
+        }
     }
 }
 

@@ -3,9 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use atelier::body::features::estimate_from_masks;
+use atelier::body::features::{estimate_with_features, mask_features};
 use atelier::body::model::{self, BodyModel, Sex, TrainOptions};
+use atelier::body::overlay;
+use atelier::body::photos::measure_photos;
 use atelier::body::predict::predict_csv_file;
+use atelier::body::silhouette::Mask;
+use atelier::config::Config;
+use atelier::vision;
 use clap::{Args, Subcommand};
 
 /// `atelier body ...`.
@@ -34,15 +39,21 @@ pub enum BodyCommand {
     },
 }
 
-/// `atelier measure`: the measurement set from front and side silhouettes.
+/// `atelier measure`: the measurement set from front and side photos, or from their silhouettes.
 #[derive(Args)]
 pub struct MeasureArgs {
-    /// Front silhouette (PNG, white person on black).
-    #[arg(long)]
-    front_mask: PathBuf,
+    /// Front photo (JPEG, PNG or WebP; the person facing the camera, arms a little away from the body).
+    #[arg(long, requires = "side", conflicts_with_all = ["front_mask", "side_mask"])]
+    front: Option<PathBuf>,
+    /// Side photo (the person in profile).
+    #[arg(long, requires = "front")]
+    side: Option<PathBuf>,
+    /// Front silhouette (PNG, white person on black) instead of a photo.
+    #[arg(long, requires = "side_mask", required_unless_present = "front")]
+    front_mask: Option<PathBuf>,
     /// Side silhouette (PNG, white person on black).
-    #[arg(long)]
-    side_mask: PathBuf,
+    #[arg(long, requires = "front_mask", conflicts_with = "side")]
+    side_mask: Option<PathBuf>,
     /// Stated height in cm.
     #[arg(long)]
     height: f64,
@@ -55,6 +66,9 @@ pub struct MeasureArgs {
     /// Print JSON (the default output).
     #[arg(long)]
     json: bool,
+    /// Draw both views with the silhouette, landmarks and measured lines into this PNG.
+    #[arg(long)]
+    overlay: Option<PathBuf>,
 }
 
 fn load(model: Option<&PathBuf>) -> Result<BodyModel> {
@@ -87,8 +101,8 @@ pub fn run(command: BodyCommand) -> Result<()> {
     Ok(())
 }
 
-/// Runs `measure` on silhouettes.
-pub fn measure(args: MeasureArgs) -> Result<()> {
+/// Runs `measure` on photos or silhouettes.
+pub fn measure(args: MeasureArgs, config: &Config) -> Result<()> {
     let _ = args.json;
     if !(args.height.is_finite() && (100.0..=250.0).contains(&args.height)) {
         bail!(
@@ -96,20 +110,59 @@ pub fn measure(args: MeasureArgs) -> Result<()> {
             args.height
         );
     }
+    if let Some(w) = args.weight {
+        if !(w.is_finite() && (20.0..=300.0).contains(&w)) {
+            bail!("--weight {w} kg is not a plausible adult weight (20-300)");
+        }
+    }
     let sex = match args.sex.as_deref() {
         None => None,
         Some(s) => Sex::parse(s, 0)?,
     };
-    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let model = BodyModel::bundled()?;
-    let estimate = estimate_from_masks(
-        &model,
-        &read(&args.front_mask)?,
-        &read(&args.side_mask)?,
-        args.height,
-        args.weight,
-        sex,
-    )?;
+    let (estimate, picture) = match (&args.front, &args.side, &args.front_mask, &args.side_mask) {
+        (Some(front), Some(side), _, _) => {
+            let limits = super::decode_limits(config);
+            let front = vision::open(front, &limits)?;
+            let side = vision::open(side, &limits)?;
+            let vision = super::load_vision(config)?;
+            let measured = measure_photos(
+                &vision,
+                &model,
+                &front,
+                &side,
+                args.height,
+                args.weight,
+                sex,
+            )?;
+            let picture = args
+                .overlay
+                .as_ref()
+                .map(|_| overlay::draw_photos(&front, &side, &measured));
+            (measured.estimate, picture)
+        }
+        (_, _, Some(front), Some(side)) => {
+            let read =
+                |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            let front = Mask::from_png(&read(front)?, "front")?;
+            let side = Mask::from_png(&read(side)?, "side")?;
+            let features = mask_features(&model, &front, &side, args.height, sex)?;
+            let picture = args
+                .overlay
+                .as_ref()
+                .map(|_| overlay::draw_masks(&front, &side, &features.readings));
+            (
+                estimate_with_features(&model, args.height, args.weight, sex, features)?,
+                picture,
+            )
+        }
+        _ => bail!("give --front and --side photos, or --front-mask and --side-mask"),
+    };
+    if let (Some(path), Some(picture)) = (&args.overlay, picture) {
+        picture
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     println!("{}", serde_json::to_string_pretty(&estimate)?);
     Ok(())
 }

@@ -50,7 +50,8 @@ pub struct GradeArgs {
 pub fn draft(args: DraftArgs) -> Result<()> {
     let json = std::fs::read(&args.measurements)
         .with_context(|| format!("reading {}", args.measurements.display()))?;
-    let body = Body::from_json(&json)?;
+    let body = Body::from_json(&json)
+        .with_context(|| format!("measurements in {}", args.measurements.display()))?;
     let options = pattern::parse_options(&args.options)?;
     let format: Format = args.format.parse()?;
     let drafted = pattern::draft(&args.garment, &body, &options)?;

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use atelier::config::Config;
-use atelier::shade::{self, Catalog, FaceRegions, ShadeOptions};
+use atelier::shade::photo::analyse_photo;
+use atelier::shade::{self, Catalog, ShadeOptions};
 use atelier::vision;
 use clap::Args;
 
@@ -68,25 +69,11 @@ pub fn run(args: ShadeArgs, config: &Config) -> Result<()> {
         ..ShadeOptions::default()
     };
     let vision = super::load_vision(config)?;
-    let faces = vision.face.detect(&img)?;
-    let largest = faces
-        .faces
-        .iter()
-        .filter_map(|f| f.mesh.as_ref().map(|m| (f.bbox.w * f.bbox.h, m)))
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    let Some((_, mesh)) = largest else {
-        bail!("no face found in {}", args.image.display())
-    };
-    if faces.faces.len() > 1 {
-        eprintln!(
-            "warning: {} faces found; the largest is measured",
-            faces.faces.len()
-        );
-    }
-    let report = shade::analyse(&img, mesh, catalog, &options)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    let analysis = analyse_photo(&vision.face, &img, catalog, &options)
+        .with_context(|| format!("measuring the skin in {}", args.image.display()))?;
+    println!("{}", serde_json::to_string_pretty(&analysis.report)?);
     if let Some(path) = &args.swatch {
-        shade::draw_swatch(&img, &FaceRegions::from_mesh(mesh)?, &report)
+        shade::draw_swatch(&img, &analysis.regions, &analysis.report)
             .save(path)
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -10,6 +10,8 @@ pub mod batcher;
 mod conformance;
 pub mod graph;
 pub mod ops;
+#[cfg(test)]
+mod robustness;
 pub mod tflite;
 
 #[rustfmt::skip]

@@ -5,6 +5,7 @@
 //! measures the skin, places it on the ITA and Monk scales, and matches it against a catalog.
 
 pub mod catalog;
+pub mod photo;
 pub mod skin;
 pub mod swatch;
 pub mod tone;
@@ -48,6 +49,14 @@ pub enum Error {
     /// A colour-science step failed.
     #[error(transparent)]
     Color(#[from] color::Error),
+    /// No face (with a mesh) was found in the photo.
+    #[error(
+        "no face found; use a well-lit, front-facing photo with the face filling a good part of the frame"
+    )]
+    NoFace,
+    /// The face pipeline failed.
+    #[error("face detection: {0}")]
+    Vision(#[from] crate::vision::Error),
 }
 
 /// Options of [`analyse`].
@@ -96,6 +105,8 @@ pub enum Warning {
     FaceTooSmall,
     /// The face regions disagree (uneven light or make-up); some were left out.
     RegionsDisagree,
+    /// Several faces are in the photo; the largest was measured.
+    SeveralFaces,
 }
 
 /// The measured skin colour and its scales.

@@ -247,9 +247,9 @@ pub(crate) mod testutil {
     //! Shared helpers for the golden tests.
     use std::path::PathBuf;
 
-    /// The models directory, or `None` (with a printed note) when the models are absent.
-    pub fn models_dir() -> Option<PathBuf> {
-        Some(crate::models::for_tests())
+    /// The models directory, fetched and verified when missing.
+    pub fn models_dir() -> PathBuf {
+        crate::models::for_tests()
     }
 
     /// Path of a fixture file.

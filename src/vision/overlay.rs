@@ -57,12 +57,18 @@ const FACE_BOX: Rgb<u8> = Rgb([255, 64, 64]);
 const MESH: Rgb<u8> = Rgb([64, 255, 64]);
 
 /// Stroke width in pixels for an image of this size.
-fn stroke(image: &RgbImage) -> i32 {
+pub fn stroke(image: &RgbImage) -> i32 {
     (image.width().min(image.height()) / 250).clamp(1, 8) as i32
 }
 
 /// A thick line as overlapping discs, since imageproc's lines are 1 px wide.
-fn thick_line(image: &mut RgbImage, a: (f32, f32), b: (f32, f32), radius: i32, colour: Rgb<u8>) {
+pub fn thick_line(
+    image: &mut RgbImage,
+    a: (f32, f32),
+    b: (f32, f32),
+    radius: i32,
+    colour: Rgb<u8>,
+) {
     let length = (b.0 - a.0).hypot(b.1 - a.1);
     let steps = (length / (radius.max(1) as f32 * 0.5))
         .ceil()

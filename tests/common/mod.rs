@@ -97,6 +97,23 @@ impl TestApp {
     pub async fn send(&self, req: Request<Body>) -> Response<Body> {
         self.app.clone().oneshot(req).await.expect("infallible")
     }
+
+    /// Loads the real models into the app, as `serve` does at start-up.
+    pub async fn load_models(&self) {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.load_models(&models_dir()))
+            .await
+            .expect("loader thread")
+            .expect("loading the models");
+    }
+}
+
+/// The real MediaPipe models, fetched (and verified) when missing.
+pub fn models_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    atelier::models::ensure(&atelier::models::FetchOptions::new(&dir))
+        .expect("fetching the models");
+    dir
 }
 
 /// Reads a response body as JSON.
