@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::runtime::batcher::BatchConfig;
+
 /// A configuration value that could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}={value:?}: {reason}")]
@@ -38,6 +40,10 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Log format (`ATELIER_LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
+    /// How the server batches concurrent model runs (`ATELIER_MAX_BATCH`, default 8, 1 = off;
+    /// `ATELIER_MAX_WAIT_MS`, default 4) and how many requests may wait for inference before
+    /// more are refused with 503 (`ATELIER_QUEUE_CAPACITY`, default 64).
+    pub batching: BatchConfig,
 }
 
 /// How log lines are written.
@@ -111,6 +117,17 @@ impl Config {
                 })
             }
         };
+        let max_batch: usize = parse(var_or(&get, "ATELIER_MAX_BATCH", "8"), "a batch size")?;
+        at_least(&("ATELIER_MAX_BATCH", max_batch), 1)?;
+        let max_wait_ms: u64 = parse(
+            var_or(&get, "ATELIER_MAX_WAIT_MS", "4"),
+            "whole milliseconds",
+        )?;
+        let queue_capacity: usize = parse(
+            var_or(&get, "ATELIER_QUEUE_CAPACITY", "64"),
+            "a request count",
+        )?;
+        at_least(&("ATELIER_QUEUE_CAPACITY", queue_capacity), 1)?;
         Ok(Self {
             addr,
             database_url,
@@ -120,6 +137,11 @@ impl Config {
             max_image_pixels,
             rate_limit_per_minute,
             log_format,
+            batching: BatchConfig {
+                max_batch,
+                max_wait: Duration::from_millis(max_wait_ms),
+                queue_capacity,
+            },
         })
     }
 }
@@ -185,6 +207,9 @@ mod tests {
             ("ATELIER_MAX_BODY_BYTES", "10"),
             ("ATELIER_REQUEST_TIMEOUT_SECS", "0"),
             ("ATELIER_LOG_FORMAT", "xml"),
+            ("ATELIER_MAX_BATCH", "0"),
+            ("ATELIER_MAX_WAIT_MS", "soon"),
+            ("ATELIER_QUEUE_CAPACITY", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var);

@@ -62,6 +62,11 @@ enum Command {
     Garments,
     /// Nest an ESICUP instance into a cutting marker.
     Nest(cli::nest::NestArgs),
+    /// Speed against the reference runtime.
+    Bench {
+        #[command(subcommand)]
+        command: cli::bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +150,7 @@ fn main() -> Result<()> {
         Command::Grade(args) => cli::pattern::grade(args),
         Command::Garments => cli::pattern::garments(),
         Command::Nest(args) => cli::nest::run(args),
+        Command::Bench { command } => cli::bench::run(command, &config),
     }
 }
 

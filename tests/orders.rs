@@ -5,7 +5,7 @@ mod common;
 use atelier::auth::Role;
 use atelier::orders::{self, Mover, NewOrder, OrderState, Viewer};
 use axum::body::Body;
-use common::{json, problem, request, store, Db, TestApp};
+use common::{futures_join, json, problem, request, store, Db, TestApp};
 
 const ORDER: &str = r#"{"customer_ref":"C-7","measurements":{"chest_girth":98.5,"neck_girth":39},"garment":"shirt","options":{"fit":"slim"},"fabric":"poplin-white","quantity":2,"due_date":"2026-12-20","factory":"factory-a"}"#;
 
@@ -66,20 +66,6 @@ async fn a_retry_never_creates_a_second_order() {
     )
     .await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-}
-
-async fn futures_join<F: std::future::Future + Send + 'static>(
-    futs: impl Iterator<Item = F>,
-) -> Vec<F::Output>
-where
-    F::Output: Send,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use atelier::auth::Role;
 use axum::body::Body;
 use axum::http::Request;
-use common::{json, problem, request, TestApp};
+use common::{futures_join, json, problem, request, TestApp};
 use http_body_util::BodyExt;
 
 const BOUNDARY: &str = "atelier-test-boundary";
@@ -647,4 +647,88 @@ async fn the_new_routes_are_documented() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+}
+
+fn photo_request(shop: &str) -> Request<Body> {
+    multipart(
+        "/v1/measurements",
+        shop,
+        &[
+            ("front", fixture("vision/saif_front.png")),
+            ("side", fixture("vision/left_profile.png")),
+            ("height_cm", text("175")),
+            ("sex", text("male")),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_photo_requests_are_batched_and_answered_individually() {
+    let t = loaded_app(&[("ATELIER_MAX_BATCH", "4"), ("ATELIER_MAX_WAIT_MS", "50")]).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    let alone = json(t.send(photo_request(&shop)).await).await;
+    let sends = (0..4).map(|_| {
+        let (app, req) = (t.app.clone(), photo_request(&shop));
+        async move {
+            tower::ServiceExt::oneshot(app, req)
+                .await
+                .expect("infallible")
+        }
+    });
+    for resp in futures_join(sends).await {
+        assert_eq!(resp.status(), 200);
+        let doc = json(resp).await;
+        for name in ["chest_girth", "waist_girth", "hip_girth"] {
+            let (a, b) = (
+                measurement(&doc, name)["value_cm"].as_f64().unwrap(),
+                measurement(&alone, name)["value_cm"].as_f64().unwrap(),
+            );
+            assert!((a - b).abs() < 0.05, "{name}: {a} batched vs {b} alone");
+        }
+    }
+    let metrics = common::text(
+        t.send(
+            request("GET", "/metrics", None)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await,
+    )
+    .await;
+    for series in [
+        "atelier_batch_size_count{model=\"pose_landmark_full\"}",
+        "atelier_model_batch_seconds_count{model=\"pose_detection\"}",
+        "atelier_batch_queue_depth{model=\"pose_detection\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_queue_is_refused_with_retry_after() {
+    let t = loaded_app(&[("ATELIER_MAX_BATCH", "1"), ("ATELIER_QUEUE_CAPACITY", "1")]).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    let sends = (0..12).map(|_| {
+        let (app, req) = (t.app.clone(), photo_request(&shop));
+        async move {
+            tower::ServiceExt::oneshot(app, req)
+                .await
+                .expect("infallible")
+        }
+    });
+    let (mut ok, mut refused) = (0, 0);
+    for resp in futures_join(sends).await {
+        match resp.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert_eq!(resp.headers()["retry-after"], "1");
+                let p = problem(resp, 503).await;
+                assert!(p["detail"].as_str().unwrap().contains("capacity"), "{p}");
+                refused += 1;
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    // One request per core runs and one waits; the rest are refused at once.
+    assert!(ok >= 3 && refused >= 1, "{ok} answered, {refused} refused");
 }

@@ -2,11 +2,11 @@
 //! multipart uploads, decoding images within limits, and mapping the library errors to problems.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use axum::extract::multipart::{Multipart, MultipartError};
 use axum::http::StatusCode;
-use tokio::sync::Semaphore;
 
 use crate::vision::{self, DecodeLimits, Vision};
 
@@ -16,29 +16,66 @@ use super::AppState;
 /// Seconds a client should wait before retrying while the models load.
 const RETRY_WHILE_LOADING_SECS: u64 = 10;
 
-/// Bounds the heavy tasks running at once to the number of cores: more would only share the same
-/// cores and hold more decoded images in memory; the rest wait their turn (within the request
-/// timeout).
-fn permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
-}
+/// Seconds a client should wait before retrying when a model's queue is full: a queue drains in
+/// well under a second.
+const RETRY_WHEN_OVERLOADED_SECS: u64 = 1;
 
 /// Runs `work` on tokio's blocking pool (model inference, drafting), never on an async worker.
-pub async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+/// At most [`AppState::heavy_task_limit`] run at once. Up to the configured queue capacity more
+/// wait their turn (within the request timeout); beyond that a request is answered 503 with
+/// `Retry-After` at once, so a burst cannot pile up work (and decoded photos) without limit.
+pub async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let _permit = permits()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let _permit = match state.heavy_tasks.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let waiting = Waiting::enter(state);
+            if waiting.count > state.config.batching.queue_capacity {
+                metrics::counter!("atelier_heavy_tasks_rejected_total").increment(1);
+                return Err(ApiError::Unavailable {
+                    message: format!(
+                        "the service is at capacity ({} requests waiting); retry shortly",
+                        waiting.count - 1
+                    ),
+                    retry_after_secs: RETRY_WHEN_OVERLOADED_SECS,
+                });
+            }
+            state
+                .heavy_tasks
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+    };
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(ApiError::Internal(format!("inference task panicked: {e}"))),
         Err(e) => Err(ApiError::Internal(format!("inference task failed: {e}"))),
+    }
+}
+
+/// A request waiting for a heavy-task slot, counted while it waits.
+struct Waiting<'a> {
+    state: &'a AppState,
+    count: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(state: &'a AppState) -> Self {
+        let count = state.heavy_waiting.fetch_add(1, Ordering::AcqRel) + 1;
+        metrics::gauge!("atelier_heavy_tasks_waiting").set(count as f64);
+        Waiting { state, count }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let left = self.state.heavy_waiting.fetch_sub(1, Ordering::AcqRel) - 1;
+        metrics::gauge!("atelier_heavy_tasks_waiting").set(left as f64);
     }
 }
 
@@ -143,6 +180,12 @@ pub fn decode(
 
 /// Maps a vision error about the input `part` to 413/415/422, anything else to 500.
 pub fn vision_error(e: vision::Error, part: &str) -> ApiError {
+    if let vision::Error::Overloaded { .. } = e {
+        return ApiError::Unavailable {
+            message: e.to_string(),
+            retry_after_secs: RETRY_WHEN_OVERLOADED_SECS,
+        };
+    }
     if !e.is_client_error() {
         return ApiError::Internal(e.to_string());
     }

@@ -36,7 +36,7 @@ pub async fn estimate(
     Json(request): Json<EstimateRequest>,
 ) -> Result<Json<Estimate>, ApiError> {
     let model = state.body_model().map_err(|e| body_error(e, ""))?;
-    let estimate = inference::blocking(move || {
+    let estimate = inference::blocking(&state, move || {
         predict::estimate(&model, &request).map_err(|e| body_error(e, "values."))
     })
     .await?;
@@ -103,7 +103,7 @@ pub async fn measure(
     let (estimate, picture) = if masks {
         let front = parts.take("front_mask")?;
         let side = parts.take("side_mask")?;
-        inference::blocking(move || {
+        inference::blocking(&state, move || {
             let front = Silhouette::from_png(&front, "front").map_err(|e| body_error(e, ""))?;
             let side = Silhouette::from_png(&side, "side").map_err(|e| body_error(e, ""))?;
             let read = mask_features(&model, &front, &side, stature, sex)
@@ -119,7 +119,7 @@ pub async fn measure(
         let side = parts.take("side")?;
         let vision = inference::vision(&state)?;
         let limits = inference::decode_limits(&state);
-        inference::blocking(move || {
+        inference::blocking(&state, move || {
             let front = inference::decode(&front, "front", &limits)?;
             let side = inference::decode(&side, "side", &limits)?;
             let measured = measure_photos(&vision, &model, &front, &side, stature, weight, sex)

@@ -37,6 +37,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Role;
 use crate::body::model::BodyModel;
 use crate::config::Config;
+use crate::runtime::batcher::BatchConfig;
 use crate::store::Store;
 use crate::vision::Vision;
 
@@ -50,6 +51,10 @@ pub struct AppState {
     vision: Arc<OnceLock<Arc<Vision>>>,
     body_model: Arc<OnceLock<Arc<BodyModel>>>,
     rate_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Bounds the heavy (blocking) tasks running at once, see [`AppState::heavy_task_limit`].
+    pub(crate) heavy_tasks: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for a heavy-task slot.
+    pub(crate) heavy_waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppState {
@@ -59,7 +64,10 @@ impl AppState {
         metrics::handle();
         let rate_limiter = NonZeroU32::new(config.rate_limit_per_minute)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))));
+        let heavy_tasks = Arc::new(tokio::sync::Semaphore::new(Self::heavy_task_limit(&config)));
         Self {
+            heavy_tasks,
+            heavy_waiting: Arc::default(),
             store,
             config: Arc::new(config),
             vision: Arc::new(OnceLock::new()),
@@ -68,12 +76,23 @@ impl AppState {
         }
     }
 
-    /// Loads the vision pipelines (the five MediaPipe models in `models_dir`, on the CPU) and the
+    /// Loads the vision pipelines (the five MediaPipe models in `models_dir`, on the CPU, each
+    /// behind its batching queue as configured) and the
     /// bundled body model once and shares them with every request, which makes `/readyz` ready. Slow
     /// (model parsing): call it from a blocking thread (`tokio::task::spawn_blocking`) after the
     /// models are fetched and verified. Calling it again keeps the first loaded set.
     pub fn load_models(&self, models_dir: &Path) -> Result<(), crate::vision::Error> {
         self.load_models_on(models_dir, &candle_core::Device::Cpu)
+    }
+
+    /// Heavy tasks (decoding, pipelines, drafting) allowed to run at once: one per core, plus a
+    /// full batch when batching is on, since a batch only forms when that many requests are
+    /// waiting on a model at the same time. More would share the same cores and hold more
+    /// decoded images in memory.
+    pub fn heavy_task_limit(config: &Config) -> usize {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let batch = config.batching.max_batch;
+        cores + if batch > 1 { batch } else { 0 }
     }
 
     /// [`Self::load_models`] on a given candle device.
@@ -83,7 +102,15 @@ impl AppState {
         device: &candle_core::Device,
     ) -> Result<(), crate::vision::Error> {
         if self.vision.get().is_none() {
-            let vision = Vision::load(models_dir, device)?;
+            // The bounded queue a caller meets is the admission one in `inference::blocking`
+            // (ATELIER_QUEUE_CAPACITY). A request runs at most two pipelines at once (front and
+            // side photos), so model queues of twice the heavy-task limit never refuse what
+            // admission let through; their bound only backs it up.
+            let batching = BatchConfig {
+                queue_capacity: 2 * Self::heavy_task_limit(&self.config),
+                ..self.config.batching
+            };
+            let vision = Vision::load_batched(models_dir, device, batching)?;
             let _ = self.vision.set(Arc::new(vision));
         }
         if let Err(e) = self.body_model() {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,6 +12,7 @@ use crate::pattern::{self, Body, Format, GarmentInfo};
 
 use super::inference;
 use super::problem::{ApiError, Problem};
+use super::AppState;
 
 /// Most sizes one graded request may ask for.
 const MAX_SIZES: usize = 40;
@@ -43,7 +45,10 @@ pub struct PatternRequest {
     responses((status = 200, description = "the file (Content-Type by format, Content-Disposition names it)",
             content(("image/svg+xml"), ("application/pdf"), ("image/vnd.dxf"), ("application/vnd.hp-hpgl"), ("application/json"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(Json(request): Json<PatternRequest>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Json(request): Json<PatternRequest>,
+) -> Result<Response, ApiError> {
     pattern::garment(&request.garment).map_err(pattern_error)?;
     let format: Format = request
         .format
@@ -76,7 +81,7 @@ pub async fn create(Json(request): Json<PatternRequest>) -> Result<Response, Api
         }
     }
     let garment = request.garment.clone();
-    let (export, label) = inference::blocking(move || match (&body, &request.sizes) {
+    let (export, label) = inference::blocking(&state, move || match (&body, &request.sizes) {
         (Some(body), _) => {
             let drafted =
                 pattern::draft(&request.garment, body, &request.options).map_err(pattern_error)?;

@@ -58,7 +58,7 @@ pub async fn create(
     };
     let vision = inference::vision(&state)?;
     let limits = inference::decode_limits(&state);
-    let report = inference::blocking(move || {
+    let report = inference::blocking(&state, move || {
         let img = inference::decode(&image, "image", &limits)?;
         let builtin = Catalog::builtin().map_err(|e| ApiError::Internal(e.to_string()))?;
         let catalog = custom.as_ref().unwrap_or(builtin);

@@ -1,5 +1,6 @@
 //! The CLI's subcommands beyond the server: each file wires one area of the library to clap.
 
+pub mod bench;
 pub mod body;
 pub mod nest;
 pub mod pattern;

@@ -72,15 +72,23 @@ pub struct FaceMesher {
 impl FaceMesher {
     /// Loads `face_detection_short_range.tflite` and `face_landmark.tflite` from `models_dir`.
     pub fn load(models_dir: &Path, device: &Device) -> Result<Self, Error> {
-        Ok(FaceMesher {
-            detector: NamedModel::load(
+        Ok(Self::new(
+            NamedModel::load(
                 models_dir,
                 model_files::FACE_DETECTION_SHORT_RANGE,
                 device,
+                None,
             )?,
-            mesher: NamedModel::load(models_dir, model_files::FACE_LANDMARK, device)?,
+            NamedModel::load(models_dir, model_files::FACE_LANDMARK, device, None)?,
+        ))
+    }
+
+    pub(super) fn new(detector: NamedModel, mesher: NamedModel) -> Self {
+        FaceMesher {
+            detector,
+            mesher,
             anchors: anchors::generate(&AnchorOptions::face_detection_short_range()),
-        })
+        }
     }
 
     /// Detects faces and computes a mesh for each (all crops in one batch).

@@ -12,6 +12,8 @@ pub mod pose;
 pub mod selfie;
 
 use candle_core::{Device, Tensor};
+
+use crate::runtime::batcher::{BatchConfig, BatchError, Batcher};
 use std::path::{Path, PathBuf};
 
 pub use self::face::{Face, FaceBox, FaceMesher, FaceResult};
@@ -81,6 +83,22 @@ pub enum Error {
     /// Building or reading a tensor failed.
     #[error("tensor: {0}")]
     Tensor(Box<candle_core::Error>),
+    /// The model's batching queue is full: the service is at capacity.
+    #[error("{model} is at capacity ({capacity} requests waiting); retry shortly")]
+    Overloaded {
+        /// The model name.
+        model: &'static str,
+        /// Queue capacity.
+        capacity: usize,
+    },
+    /// A model's batching worker thread could not start.
+    #[error("cannot start the batching worker of {model}: {source}")]
+    Worker {
+        /// The model name.
+        model: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 impl From<candle_core::Error> for Error {
@@ -138,24 +156,69 @@ pub struct Vision {
 impl Vision {
     /// Loads the five models from `models_dir` onto `device`.
     pub fn load(models_dir: &Path, device: &Device) -> Result<Self, Error> {
+        Self::load_with(models_dir, device, None)
+    }
+
+    /// Like [`Vision::load`], with each model behind its own batching queue: forward passes of
+    /// concurrent callers are gathered per `batching` and run together (the server's setup).
+    pub fn load_batched(
+        models_dir: &Path,
+        device: &Device,
+        batching: BatchConfig,
+    ) -> Result<Self, Error> {
+        Self::load_with(models_dir, device, Some(batching))
+    }
+
+    fn load_with(
+        models_dir: &Path,
+        device: &Device,
+        batching: Option<BatchConfig>,
+    ) -> Result<Self, Error> {
+        let load = |file| NamedModel::load(models_dir, file, device, batching);
         Ok(Vision {
-            pose: PoseLandmarker::load(models_dir, device)?,
-            face: FaceMesher::load(models_dir, device)?,
-            selfie: SelfieSegmenter::load(models_dir, device)?,
+            pose: PoseLandmarker::new(
+                load(model_files::POSE_DETECTION)?,
+                load(model_files::POSE_LANDMARK_FULL)?,
+            ),
+            face: FaceMesher::new(
+                load(model_files::FACE_DETECTION_SHORT_RANGE)?,
+                load(model_files::FACE_LANDMARK)?,
+            ),
+            selfie: SelfieSegmenter::new(load(model_files::SELFIE_SEGMENTATION)?),
         })
     }
 }
 
-/// A runtime model with the name used in errors.
+/// How a model's forward passes run: on the caller's thread, or through its batching queue.
+enum Runner {
+    Direct(crate::runtime::Model),
+    Batched(Batcher),
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Runner::Direct(_) => "Direct",
+            Runner::Batched(_) => "Batched",
+        })
+    }
+}
+
+/// A runtime model with the name used in errors and metrics.
 #[derive(Debug)]
 struct NamedModel {
     name: &'static str,
-    model: crate::runtime::Model,
+    runner: Runner,
     device: Device,
 }
 
 impl NamedModel {
-    fn load(dir: &Path, file: &'static str, device: &Device) -> Result<Self, Error> {
+    fn load(
+        dir: &Path,
+        file: &'static str,
+        device: &Device,
+        batching: Option<BatchConfig>,
+    ) -> Result<Self, Error> {
         let path = dir.join(file);
         let model = crate::runtime::Model::load(path.as_path(), device).map_err(|source| {
             Error::LoadModel {
@@ -163,11 +226,46 @@ impl NamedModel {
                 source: Box::new(source),
             }
         })?;
+        let runner = match batching {
+            None => Runner::Direct(model),
+            Some(config) => {
+                let name = file.trim_end_matches(".tflite");
+                Runner::Batched(
+                    Batcher::spawn(name, std::sync::Arc::new(model), config).map_err(|source| {
+                        Error::Worker {
+                            model: file,
+                            source,
+                        }
+                    })?,
+                )
+            }
+        };
         Ok(NamedModel {
             name: file,
-            model,
+            runner,
             device: device.clone(),
         })
+    }
+
+    fn forward(&self, input: Tensor) -> Result<Vec<Tensor>, Error> {
+        let inference = |source| Error::Inference {
+            model: self.name,
+            source: Box::new(source),
+        };
+        match &self.runner {
+            Runner::Direct(model) => model.forward(&[input]).map_err(inference),
+            Runner::Batched(batcher) => batcher.run_blocking(vec![input]).map_err(|e| match e {
+                BatchError::Overloaded { capacity, .. } => Error::Overloaded {
+                    model: self.name,
+                    capacity,
+                },
+                BatchError::Model(source) => inference(source),
+                BatchError::Closed(_) => Error::Output {
+                    model: self.name,
+                    detail: "the model's batching worker has stopped".into(),
+                },
+            }),
+        }
     }
 
     /// Runs the model on `batch` NHWC images stored back to back in `data` and
@@ -181,13 +279,7 @@ impl NamedModel {
         expected: &[usize],
     ) -> Result<Vec<Vec<f32>>, Error> {
         let input = Tensor::from_vec(data, (batch, hw.0, hw.1, 3), &self.device)?;
-        let outputs = self
-            .model
-            .forward(&[input])
-            .map_err(|source| Error::Inference {
-                model: self.name,
-                source: Box::new(source),
-            })?;
+        let outputs = self.forward(input)?;
         if outputs.len() < expected.len() {
             return Err(Error::Output {
                 model: self.name,
@@ -229,6 +321,65 @@ mod tests {
     fn pipelines_can_be_shared_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<super::Vision>();
+    }
+
+    #[test]
+    fn batched_pipelines_answer_each_caller_like_direct_ones() {
+        use super::testutil::{fixture, models_dir};
+        let dir = models_dir();
+        let device = candle_core::Device::Cpu;
+        let direct = super::Vision::load(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
+        // A long wait so that the four callers below share batches.
+        let config = super::BatchConfig {
+            max_batch: 4,
+            max_wait: std::time::Duration::from_millis(300),
+            queue_capacity: 8,
+        };
+        let batched =
+            super::Vision::load_batched(&dir, &device, config).unwrap_or_else(|e| panic!("{e}"));
+        let photos: Vec<image::RgbImage> = [
+            "saif_front.png",
+            "left_profile.png",
+            "ramzan_front.png",
+            "astronaut.png",
+        ]
+        .iter()
+        .map(|n| {
+            image::open(fixture(n))
+                .unwrap_or_else(|e| panic!("{n}: {e}"))
+                .into_rgb8()
+        })
+        .collect();
+        let started = std::time::Instant::now();
+        let together: Vec<_> = std::thread::scope(|s| {
+            let jobs: Vec<_> = photos
+                .iter()
+                .map(|p| s.spawn(|| batched.pose.detect(p)))
+                .collect();
+            jobs.into_iter()
+                .map(|j| j.join().unwrap_or_else(|_| panic!("caller panicked")))
+                .collect()
+        });
+        // Two models in sequence, each waiting at most 300 ms for company: had the four callers
+        // run one by one, each would have waited the full 300 ms at both models.
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(4 * 600),
+            "no batches formed"
+        );
+        for (photo, result) in photos.iter().zip(together) {
+            let got = result.unwrap_or_else(|e| panic!("{e}"));
+            let want = direct.pose.detect(photo).unwrap_or_else(|e| panic!("{e}"));
+            let (Some(a), Some(b)) = (&got.landmarks, &want.landmarks) else {
+                assert_eq!(got.landmarks.is_some(), want.landmarks.is_some());
+                continue;
+            };
+            for (p, q) in a.iter().zip(b) {
+                assert!(
+                    (p.x - q.x).abs() < 1e-2 && (p.y - q.y).abs() < 1e-2,
+                    "{p:?} vs {q:?}"
+                );
+            }
+        }
     }
 
     #[test]

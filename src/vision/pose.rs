@@ -116,11 +116,18 @@ pub struct PoseLandmarker {
 impl PoseLandmarker {
     /// Loads `pose_detection.tflite` and `pose_landmark_full.tflite` from `models_dir`.
     pub fn load(models_dir: &Path, device: &Device) -> Result<Self, Error> {
-        Ok(PoseLandmarker {
-            detector: NamedModel::load(models_dir, model_files::POSE_DETECTION, device)?,
-            landmarker: NamedModel::load(models_dir, model_files::POSE_LANDMARK_FULL, device)?,
+        Ok(Self::new(
+            NamedModel::load(models_dir, model_files::POSE_DETECTION, device, None)?,
+            NamedModel::load(models_dir, model_files::POSE_LANDMARK_FULL, device, None)?,
+        ))
+    }
+
+    pub(super) fn new(detector: NamedModel, landmarker: NamedModel) -> Self {
+        PoseLandmarker {
+            detector,
+            landmarker,
             anchors: anchors::generate(&AnchorOptions::pose_detection()),
-        })
+        }
     }
 
     /// Finds the most confident person in `image` and returns its landmarks,

@@ -19,9 +19,16 @@ pub struct SelfieSegmenter {
 impl SelfieSegmenter {
     /// Loads `selfie_segmentation.tflite` from `models_dir`.
     pub fn load(models_dir: &Path, device: &Device) -> Result<Self, Error> {
-        Ok(SelfieSegmenter {
-            model: NamedModel::load(models_dir, model_files::SELFIE_SEGMENTATION, device)?,
-        })
+        Ok(Self::new(NamedModel::load(
+            models_dir,
+            model_files::SELFIE_SEGMENTATION,
+            device,
+            None,
+        )?))
+    }
+
+    pub(super) fn new(model: NamedModel) -> Self {
+        SelfieSegmenter { model }
     }
 
     /// Person probability for every pixel of `image`.

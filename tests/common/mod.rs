@@ -162,3 +162,18 @@ pub async fn problem(resp: Response<Body>, status: u16) -> serde_json::Value {
     );
     doc
 }
+
+/// Runs the futures concurrently (each on its own task) and returns their outputs in order.
+pub async fn futures_join<F: std::future::Future + Send + 'static>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
