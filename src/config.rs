@@ -40,7 +40,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Log format (`ATELIER_LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
-    /// How the server batches concurrent model runs (`ATELIER_MAX_BATCH`, default 8, 1 = off;
+    /// How the server batches concurrent model runs (`ATELIER_MAX_BATCH`, default 1 = off, since
+    /// on the CPU backend a batch costs as much per image as single runs (README, load test);
     /// `ATELIER_MAX_WAIT_MS`, default 4) and how many requests may wait for inference before
     /// more are refused with 503 (`ATELIER_QUEUE_CAPACITY`, default 64).
     pub batching: BatchConfig,
@@ -117,7 +118,7 @@ impl Config {
                 })
             }
         };
-        let max_batch: usize = parse(var_or(&get, "ATELIER_MAX_BATCH", "8"), "a batch size")?;
+        let max_batch: usize = parse(var_or(&get, "ATELIER_MAX_BATCH", "1"), "a batch size")?;
         at_least(&("ATELIER_MAX_BATCH", max_batch), 1)?;
         let max_wait_ms: u64 = parse(
             var_or(&get, "ATELIER_MAX_WAIT_MS", "4"),

@@ -5,7 +5,7 @@ tools/pattern_requirements.txt) and checks it against ASTM D6673 conventions:
 - ezdxf's auditor reports no errors;
 - only AAMA layers are used (1 boundary, 2 turn, 3 curve, 4 notch, 5 grade ref, 6 mirror,
   7 grain, 8 internal, 11 cutout, 13 drill, 14 sew, 15 annotation, 84 boundary copy);
-- every piece block has one closed boundary polyline on layer 1, one closed sew line on
+- every piece block has one closed boundary polyline on layer 1 and its copy on layer 84, one closed sew line on
   layer 14, a grain line on layer 7 and the piece text (Piece Name, Size, Quantity, Category);
 - every block is inserted exactly once; the style text is present once in the model space.
 
@@ -89,6 +89,9 @@ def main(path):
         if inserts.get(name, 0) != 1:
             problems.append(f"block {name}: inserted {inserts.get(name, 0)} times, expected once")
         pts = [(v.dxf.location.x, v.dxf.location.y) for v in boundary[0].vertices]
+        copy = [p for p in polys if p.dxf.layer == "84"]
+        if len(copy) != 1 or [(v.dxf.location.x, v.dxf.location.y) for v in copy[0].vertices] != pts:
+            problems.append(f"block {name}: layer 84 must hold one copy of the layer-1 boundary")
         xs = [p[0] for p in pts]
         ys = [p[1] for p in pts]
         blocks.append({

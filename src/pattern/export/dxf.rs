@@ -1,8 +1,9 @@
 //! DXF in the AAMA / ASTM D6673 convention: R12 text DXF in mm, one BLOCK per piece and size,
 //! each inserted once. Layers: 1 boundary (cut line) and piece text, 2 turn points, 3 curve
 //! points, 4 notches, 5 grade reference, 6 mirror (fold) line, 7 grain line, 8 internal lines
-//! and darts, 13 drill holes, 14 sew line. Only HEADER ($ACADVER), BLOCKS and ENTITIES are
-//! written: Gerber's reader rejects extras. DXF's y axis points up, so y is negated.
+//! and darts, 13 drill holes, 14 sew line, 84 a copy of the boundary. Only HEADER ($ACADVER),
+//! BLOCKS and ENTITIES are written: Gerber's reader rejects extras. DXF's y axis points up, so
+//! y is negated.
 
 use std::fmt::Write;
 
@@ -122,6 +123,8 @@ pub(super) fn write(sheet: &Sheet) -> String {
         d.xy(Point::ORIGIN);
         d.pair(3, &name);
         d.polyline("1", &p.cut, true);
+        // The AAMA layering carries the boundary twice: layer 1 and its copy on layer 84.
+        d.polyline("84", &p.cut, true);
         let n = p.cut.len();
         for i in 0..n {
             let (a, b, c) = (p.cut[(i + n - 1) % n], p.cut[i], p.cut[(i + 1) % n]);
@@ -240,7 +243,7 @@ mod tests {
                 );
             }
         }
-        for layer in ["1", "2", "5", "7", "14"] {
+        for layer in ["1", "2", "5", "7", "14", "84"] {
             assert!(
                 report["layers"]
                     .as_array()
