@@ -379,6 +379,27 @@ async fn measures_from_photos() {
         "{p}"
     );
 
+    // A portrait as the side photo: the feet are cut off, so it cannot be scaled: 422 naming it.
+    let p = problem(
+        t.send(multipart(
+            "/v1/measurements",
+            &shop,
+            &[
+                ("front", front.clone()),
+                ("side", fixture("vision/biden_portrait.png")),
+                ("height_cm", text("175")),
+            ],
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        (p["field"].as_str(), p["code"].as_str()),
+        (Some("side"), Some("body_cut_off")),
+        "{p}"
+    );
+
     // Not an image: 415 naming the part; a truncated image: 422; too many pixels: 413.
     let p = problem(
         t.send(multipart(

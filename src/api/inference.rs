@@ -234,6 +234,12 @@ pub fn body_error(e: crate::body::Error, prefix: &str) -> ApiError {
         }
         E::UnknownSex { .. } => ApiError::invalid("sex", e.to_string()),
         E::Mask { context, .. } => ApiError::invalid(format!("{context}_mask"), e.to_string()),
+        E::Unmeasurable { view, code, .. } => ApiError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            field: (*view).into(),
+            code,
+            message: e.to_string(),
+        },
         E::NoPerson { view } => ApiError::Rejected {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             field: (*view).into(),

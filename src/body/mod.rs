@@ -131,6 +131,16 @@ pub enum Error {
         /// The cause.
         source: crate::vision::Error,
     },
+    /// A photo shows a person but cannot be measured (body cut off, implausible silhouette).
+    #[error("{view} photo: {message}")]
+    Unmeasurable {
+        /// `front` or `side`.
+        view: &'static str,
+        /// Stable code of the problem (`body_cut_off`, `implausible_silhouette`).
+        code: &'static str,
+        /// What is wrong and how to retake the photo.
+        message: String,
+    },
     /// No person was found in a photo.
     #[error("{view} photo: no person found; stand fully in view against a plain background")]
     NoPerson {

@@ -8,8 +8,9 @@ use image::RgbImage;
 use super::features::{
     estimate_from_features, silhouette, silhouette_features, Feature, MaskFeatures, Reading, View,
 };
+use super::measures::api_to_ansur;
 use super::model::{BodyModel, Sex};
-use super::predict::{Estimate, Warning};
+use super::predict::{observation, Estimate, Warning};
 use super::silhouette::{Mask, Silhouette};
 use super::{Error, Result};
 use crate::vision::{Landmark, PoseResult, Vision};
@@ -84,6 +85,19 @@ pub fn measure_photos(
     })?;
     let front_silhouette = silhouette(&person_mask(&front_pose, View::Front)?, View::Front)?;
     let side_silhouette = silhouette(&person_mask(&side_pose, View::Side)?, View::Side)?;
+    if let Some(view) = cut_off_view([
+        (&front_silhouette, &front_pose, View::Front),
+        (&side_silhouette, &side_pose, View::Side),
+    ]) {
+        return Err(Error::Unmeasurable {
+            view: view_name(view),
+            code: "body_cut_off",
+            message:
+                "the head or the feet are outside the photo, so the stated height cannot scale it; \
+                      photograph the whole body, head to feet"
+                    .into(),
+        });
+    }
     let mut read =
         silhouette_features(model, &front_silhouette, &side_silhouette, stature_cm, sex)?;
     let front_landmarks = front_pose.landmarks.as_deref().unwrap_or_default();
@@ -93,10 +107,9 @@ pub fn measure_photos(
         &front_silhouette,
         front_landmarks,
         side_landmarks,
-        (front_pose.width, front_pose.height),
-        (side_pose.width, side_pose.height),
         &mut read.warnings,
     );
+    refuse_implausible(model, &read)?;
     let mut estimate = estimate_from_features(model, stature_cm, weight_kg, sex, &read.features)?;
     let mut warnings = read.warnings;
     warnings.append(&mut estimate.warnings);
@@ -107,6 +120,33 @@ pub fn measure_photos(
         side: side_pose,
         readings: read.readings,
     })
+}
+
+/// A silhouette no real body has (a photo that is not of a standing person, or badly segmented)
+/// would give wrong numbers: refuse it (422) instead of warning.
+fn refuse_implausible(model: &BodyModel, read: &MaskFeatures) -> Result<()> {
+    for f in &read.features {
+        let value = api_to_ansur(f.value_cm);
+        if observation(model, &f.column, value, 0.0, 0).is_err() {
+            let view = if f.column.ends_with("depth") {
+                "side"
+            } else {
+                "front"
+            };
+            return Err(Error::Unmeasurable {
+                view,
+                code: "implausible_silhouette",
+                message: format!(
+                    "the silhouette gives a {} of {:.1} cm, which no adult body measures: stand straight, \
+                     whole body in view, {} to the camera, against a plain background",
+                    f.column,
+                    f.value_cm,
+                    if view == "side" { "in profile" } else { "facing" }
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The person mask of a pose result (probability >= 0.5), or the "no person" error.
@@ -208,35 +248,32 @@ fn warning(code: &str, message: &str) -> Warning {
     }
 }
 
-/// Quality checks the landmarks make possible beyond the silhouettes': head or feet outside the
-/// frame, elbows against the trunk, a side photo not in profile.
+/// With photos the scale comes from the head-to-feet height, so a photo that cuts off the head or
+/// the feet (the silhouette touches the frame, or their landmarks lie outside it) cannot be
+/// measured: the first such view, if any.
+fn cut_off_view(views: [(&Silhouette, &PoseResult, View); 2]) -> Option<View> {
+    views.into_iter().find_map(|(silhouette, pose, view)| {
+        let landmarks = pose.landmarks.as_deref().unwrap_or_default();
+        let inside = |l: &Landmark| {
+            l.presence >= MIN_VISIBILITY
+                && (0.0..pose.width as f32).contains(&l.x)
+                && (0.0..pose.height as f32).contains(&l.y)
+        };
+        let missing = std::iter::once(NOSE)
+            .chain(HEELS)
+            .any(|i| landmarks.get(i).is_none_or(|l| !inside(l)));
+        (silhouette.cut_off || missing).then_some(view)
+    })
+}
+
+/// Quality checks the landmarks make possible beyond the silhouettes': elbows against the
+/// trunk, a side photo not in profile.
 fn landmark_checks(
     front: &Silhouette,
     front_landmarks: &[Landmark],
     side_landmarks: &[Landmark],
-    front_size: (u32, u32),
-    side_size: (u32, u32),
     warnings: &mut Vec<Warning>,
 ) {
-    let inside = |l: &Landmark, (w, h): (u32, u32)| {
-        l.presence >= MIN_VISIBILITY
-            && (0.0..w as f32).contains(&l.x)
-            && (0.0..h as f32).contains(&l.y)
-    };
-    let cut_off = [(front_landmarks, front_size), (side_landmarks, side_size)]
-        .iter()
-        .any(|(landmarks, size)| {
-            std::iter::once(NOSE)
-                .chain(HEELS)
-                .any(|i| landmarks.get(i).is_none_or(|l| !inside(l, *size)))
-        });
-    if cut_off {
-        warnings.push(warning(
-            "body_cut_off",
-            "the head or the feet are outside a photo, so the scale from the stated height is wrong; \
-             photograph the whole body",
-        ));
-    }
     let arms_touch = ELBOWS.iter().any(|&i| {
         usable(front_landmarks, i)
             .and_then(|l| on_silhouette(front, l))
@@ -435,6 +472,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_cut_off_or_implausible_photo_is_refused_naming_the_view() {
+        let model = BodyModel::bundled().unwrap_or_else(|e| panic!("{e}"));
+        let front = photo("saif_front.png");
+        let refused = |side: &str| {
+            measure_photos(vision(), &model, &front, &photo(side), 175.0, None, None).err()
+        };
+        // A head-and-shoulders portrait: the feet are outside the photo.
+        let err = refused("biden_portrait.png");
+        assert!(
+            matches!(
+                err,
+                Some(Error::Unmeasurable {
+                    view: "side",
+                    code: "body_cut_off",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        // A second front photo as the side one: its "depth" is a breadth with arms, far beyond
+        // any adult's chest depth.
+        let err = refused("ramzan_front.png");
+        assert!(
+            matches!(
+                err,
+                Some(Error::Unmeasurable {
+                    view: "side",
+                    code: "implausible_silhouette",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
