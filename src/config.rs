@@ -5,7 +5,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::orders::fabric::Catalog;
 
 /// A configuration value that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,9 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Log format (`ATELIER_LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
+    /// The fabrics orders may name (`ATELIER_FABRICS`: a CSV file; default the bundled
+    /// `seeds/fabric/fabrics.csv`).
+    pub fabrics: Arc<Catalog>,
 }
 
 /// How log lines are written.
@@ -111,6 +117,15 @@ impl Config {
                 })
             }
         };
+        let fabrics = match get("ATELIER_FABRICS") {
+            Some(path) => Catalog::from_file(std::path::Path::new(&path)),
+            None => Catalog::bundled(),
+        }
+        .map_err(|e| ConfigError {
+            var: "ATELIER_FABRICS",
+            value: get("ATELIER_FABRICS").unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             addr,
             database_url,
@@ -120,6 +135,7 @@ impl Config {
             max_image_pixels,
             rate_limit_per_minute,
             log_format,
+            fabrics: Arc::new(fabrics),
         })
     }
 }
@@ -185,6 +201,7 @@ mod tests {
             ("ATELIER_MAX_BODY_BYTES", "10"),
             ("ATELIER_REQUEST_TIMEOUT_SECS", "0"),
             ("ATELIER_LOG_FORMAT", "xml"),
+            ("ATELIER_FABRICS", "/nonexistent/fabrics.csv"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var);

@@ -132,6 +132,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         &Role::ALL,
         Router::new()
             .route("/v1/me", get(admin::me))
+            .route("/v1/fabrics", get(orders::fabrics))
             .route("/v1/garments", get(patterns::garments)),
     );
     let shops = guarded(

@@ -14,7 +14,7 @@ use super::{admin, health, measurements, orders, patterns, problem, records, sha
         admin::me, admin::create_key, admin::tenants,
         records::create, records::get, records::list,
         orders::create, orders::list, orders::get, orders::events, orders::cancel,
-        orders::factory_list, orders::factory_get, orders::factory_move,
+        orders::factory_list, orders::factory_get, orders::factory_move, orders::fabrics,
         measurements::estimate, measurements::measure, shades::create,
         patterns::create, patterns::garments,
     ),

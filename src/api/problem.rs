@@ -202,6 +202,7 @@ impl From<crate::orders::Error> for ApiError {
             e @ E::IllegalTransition { .. } => Self::Conflict(e.to_string()),
             e @ E::KeyReused => Self::invalid("Idempotency-Key", e.to_string()),
             E::Store(s) => s.into(),
+            E::Internal(m) => Self::Internal(m),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! every state change is checked against the life cycle in [`state`] and recorded with its time and
 //! actor. A shop sees its own tenant's orders; a factory sees the orders routed to it.
 
+pub mod cutting;
+pub mod fabric;
 mod state;
 mod store;
 
@@ -42,6 +44,9 @@ pub enum Error {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    /// Work off the async threads (drafting, nesting) failed to finish.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<sqlx::Error> for Error {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
-use super::{invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
+use super::fabric::Catalog;
+use super::{cutting, invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
 use crate::store::{get as column, new_id, now_ms, Store, TenantId};
 
 /// Whose view of the orders a query takes.
@@ -38,9 +39,12 @@ pub struct Created {
 
 const COLUMNS: &str = "id, customer_ref, garment, options, measurements, measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at";
 
-/// Creates an order for `tenant`, once per `idempotency_key`.
+/// Creates an order for `tenant`, once per `idempotency_key`. The fabric must be in `fabrics`,
+/// and the garment must draft from the measurements and options with every piece fitting
+/// across the fabric's roll, so that an accepted order can always be cut.
 pub async fn create(
     store: &Store,
+    fabrics: &Catalog,
     tenant: &TenantId,
     idempotency_key: &str,
     new: &NewOrder,
@@ -72,6 +76,38 @@ pub async fn create(
             ))
         }
     };
+    let fabric = fabrics
+        .get(&new.fabric)
+        .ok_or_else(|| {
+            invalid(
+                "fabric",
+                format!("{:?} is not in the fabric catalog", new.fabric),
+            )
+        })?
+        .clone();
+    let from_record = record_id.is_some();
+    let (garment, options, drafted_from) = (
+        new.garment.clone(),
+        new.options.clone(),
+        measurements.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let pattern = cutting::draft(&garment, &drafted_from, &options)?;
+        let pieces = cutting::cut_pieces("new", 1, &pattern)?;
+        cutting::check_fits("fabric", &fabric, &pieces)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("drafting task: {e}")))?
+    .map_err(|e| match e {
+        // The record's measurements are at fault, not a field of this request.
+        Error::Invalid { field, message } if from_record && field.starts_with("measurements") => {
+            Error::Invalid {
+                field: "measurement_record_id".into(),
+                message: format!("{field}: {message}"),
+            }
+        }
+        other => other,
+    })?;
     let factory = factory_tenant(store, &new.factory)
         .await?
         .ok_or_else(|| invalid("factory", format!("{:?} is not a factory", new.factory)))?;
