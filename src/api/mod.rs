@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod health;
 mod inference;
+mod markers;
 mod measurements;
 pub mod metrics;
 mod openapi;
@@ -173,7 +174,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         Router::new()
             .route("/v1/factory/orders", get(orders::factory_list))
             .route("/v1/factory/orders/{id}", get(orders::factory_get))
-            .route("/v1/factory/orders/{id}/state", post(orders::factory_move)),
+            .route("/v1/factory/orders/{id}/state", post(orders::factory_move))
+            .route(
+                "/v1/factory/markers",
+                post(markers::plan).get(markers::list),
+            )
+            .route("/v1/factory/markers/{id}", get(markers::get))
+            .route("/v1/factory/markers/{id}/claim", post(markers::claim))
+            .route("/v1/factory/markers/{id}/cut-file", get(markers::cut_file)),
     );
     let admins = guarded(
         &state,

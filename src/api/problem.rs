@@ -203,6 +203,8 @@ impl From<crate::orders::Error> for ApiError {
             e @ E::KeyReused => Self::invalid("Idempotency-Key", e.to_string()),
             E::Store(s) => s.into(),
             E::Internal(m) => Self::Internal(m),
+            E::MarkerNotFound => Self::NotFound("marker".into()),
+            E::Conflict(m) => Self::Conflict(m),
         }
     }
 }

@@ -10,6 +10,7 @@ use kurbo::Affine;
 use super::fabric::Fabric;
 use super::{invalid, Error};
 use crate::nest;
+use crate::pattern::geom::polygon_area;
 use crate::pattern::{self, Body, Measure, Pattern, Piece};
 
 /// One piece to cut, ready to be placed on a roll whose length runs along x.
@@ -143,6 +144,18 @@ pub fn problem(name: &str, fabric: &Fabric, pieces: &[CutPiece]) -> Result<nest:
         pieces: kinds,
         defects: vec![],
     })
+}
+
+/// Area inside a piece's cut line (mm²).
+pub fn cut_area(p: &CutPiece) -> Result<f64, Error> {
+    let ring: Vec<[f64; 2]> = p
+        .shape
+        .cut_line()
+        .map_err(pattern_field)?
+        .iter()
+        .map(|q| [q.x, q.y])
+        .collect();
+    Ok(polygon_area(&ring))
 }
 
 /// The nest piece id of a cut piece: alike copies share it.

@@ -37,7 +37,7 @@ pub enum CatalogError {
 }
 
 /// One fabric roll type.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fabric {
     /// Code orders use in `fabric`.
     pub id: String,

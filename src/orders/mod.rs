@@ -6,6 +6,7 @@
 
 pub mod cutting;
 pub mod fabric;
+pub mod markers;
 mod state;
 mod store;
 
@@ -44,6 +45,13 @@ pub enum Error {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    /// No marker with this id belongs to the factory.
+    #[error("marker not found")]
+    MarkerNotFound,
+    /// The request conflicts with what happened meanwhile (a marker already claimed, an order
+    /// that moved while its marker was planned).
+    #[error("{0}")]
+    Conflict(String),
     /// Work off the async threads (drafting, nesting) failed to finish.
     #[error("{0}")]
     Internal(String),

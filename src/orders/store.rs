@@ -37,7 +37,7 @@ pub struct Created {
     pub replayed: bool,
 }
 
-const COLUMNS: &str = "id, customer_ref, garment, options, measurements, measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at";
+pub(super) const COLUMNS: &str = "id, customer_ref, garment, options, measurements, measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at";
 
 /// Creates an order for `tenant`, once per `idempotency_key`. The fabric must be in `fabrics`,
 /// and the garment must draft from the measurements and options with every piece fitting
@@ -247,17 +247,8 @@ pub async fn move_state(
             to,
         });
     }
-    let now = now_ms();
     let mut tx = store.pool().begin().await?;
-    let done =
-        sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(current.state.as_str())
-            .execute(&mut *tx)
-            .await?;
-    if done.rows_affected() != 1 {
+    if !advance(&mut tx, id, current.state, to, actor).await? {
         drop(tx);
         let now_state = get(store, viewer, id).await?.state;
         return Err(Error::IllegalTransition {
@@ -265,9 +256,33 @@ pub async fn move_state(
             to,
         });
     }
-    record_event(&mut tx, id, Some(current.state), to, actor, now).await?;
     tx.commit().await?;
     get(store, viewer, id).await
+}
+
+/// Moves order `id` from `from` to `to` inside `tx` and records the change, only if it is still
+/// in `from`: false (and nothing written) when a concurrent change got there first.
+pub(super) async fn advance(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    from: OrderState,
+    to: OrderState,
+    actor: &str,
+) -> Result<bool, Error> {
+    let now = now_ms();
+    let done =
+        sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut **tx)
+            .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    record_event(tx, id, Some(from), to, actor, now).await?;
+    Ok(true)
 }
 
 /// Cancels a shop's order (allowed until cutting starts).
@@ -336,12 +351,12 @@ async fn record_event(
     Ok(())
 }
 
-fn parse_state(s: &str) -> Result<OrderState, Error> {
+pub(super) fn parse_state(s: &str) -> Result<OrderState, Error> {
     s.parse()
         .map_err(|e: String| Error::Store(crate::store::Error::Corrupt(e)))
 }
 
-fn decode(row: &AnyRow) -> Result<Order, Error> {
+pub(super) fn decode(row: &AnyRow) -> Result<Order, Error> {
     let corrupt = |e: serde_json::Error| Error::Store(crate::store::Error::Corrupt(e.to_string()));
     let options: String = column(row, "options")?;
     let measurements: String = column(row, "measurements")?;
