@@ -485,7 +485,10 @@ async fn bad_plans_are_problems_naming_the_field() {
         422,
     )
     .await;
-    assert_eq!(states(&t.app, &shop, std::slice::from_ref(&order)).await, ["received"]);
+    assert_eq!(
+        states(&t.app, &shop, std::slice::from_ref(&order)).await,
+        ["received"]
+    );
 
     // The catalog changed after the order was accepted: its roll is now too narrow.
     let dir = tempfile::tempdir().unwrap();
@@ -516,7 +519,10 @@ async fn bad_plans_are_problems_naming_the_field() {
             .contains("wider than its 400 mm roll"),
         "{doc}"
     );
-    assert_eq!(states(&t.app, &shop, std::slice::from_ref(&order)).await, ["received"]);
+    assert_eq!(
+        states(&t.app, &shop, std::slice::from_ref(&order)).await,
+        ["received"]
+    );
     // A plan for a listed order that is already planned is a conflict.
     let resp = send(
         &t.app,
