@@ -573,6 +573,7 @@ async fn a_plan_is_stored_whole_or_not_at_all() {
         fabric: "poplin-white".into(),
         order_ids: None,
         time_limit_secs: Some(0.5),
+        defects: vec![],
     };
     let batch = markers::gather(store, &t.state.config.fabrics, &factory, &request)
         .await
@@ -755,6 +756,7 @@ async fn concurrent_plans_make_one_marker_on_postgres() {
         fabric: "poplin-white".into(),
         order_ids: None,
         time_limit_secs: Some(0.5),
+        defects: vec![],
     };
     let batch = markers::gather(&first, &a.config.fabrics, &factory, &request)
         .await
@@ -779,4 +781,81 @@ async fn concurrent_plans_make_one_marker_on_postgres() {
             .len(),
         1
     );
+}
+
+/// A flaw in the roll is avoided by every piece, by at least the fabric's gap; a zone that is
+/// not a polygon is a 422 naming it.
+#[tokio::test]
+async fn markers_avoid_defects_in_the_roll() {
+    let t = TestApp::new(&[]).await;
+    let factory = t.key("factory-a", Role::Factory).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    place(
+        &t.app,
+        &shop,
+        "1",
+        order_body("shirt", "poplin-white", 1, "factory-a"),
+    )
+    .await;
+    let doc = problem(
+        send(
+            &t.app,
+            post(
+                "/v1/factory/markers",
+                &factory,
+                r#"{"fabric":"poplin-white","time_limit_secs":1,"defects":[[[0,0],[10,10]]]}"#
+                    .into(),
+            ),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(doc["field"], "defects[0]");
+    let zone = [
+        [200.0, 400.0],
+        [500.0, 400.0],
+        [500.0, 1000.0],
+        [200.0, 1000.0],
+    ];
+    let body = format!(
+        r#"{{"fabric":"poplin-white","time_limit_secs":1,"defects":[{}]}}"#,
+        serde_json::to_string(&zone).unwrap()
+    );
+    let resp = send(&t.app, post("/v1/factory/markers", &factory, body)).await;
+    assert_eq!(resp.status(), 201, "{}", text(resp).await);
+    let marker = json(resp).await["marker"].clone();
+    assert_eq!(marker["defects"][0].as_array().unwrap().len(), 4);
+    let id = marker["id"].as_str().unwrap();
+    let cut = json(
+        send(
+            &t.app,
+            get(
+                &format!("/v1/factory/markers/{id}/cut-file?format=json"),
+                &factory,
+            ),
+        )
+        .await,
+    )
+    .await;
+    let pieces = placed_pieces(&cut);
+    assert_eq!(pieces.len(), 15);
+    let flaw = Polygon::new(
+        LineString::from(
+            zone.iter()
+                .map(|&[x, y]| Coord { x, y })
+                .collect::<Vec<_>>(),
+        ),
+        vec![],
+    );
+    for (name, piece) in &pieces {
+        assert!(
+            piece.intersection(&flaw).unsigned_area() < 1e-6,
+            "{name} covers the flaw"
+        );
+        let d = Euclidean.distance(piece, &flaw);
+        assert!(d >= 3.0 * (1.0 - 1e-3), "{name} is {d} mm from the flaw");
+    }
+    let found = violations(&pieces, 1500.0, marker["length_mm"].as_f64().unwrap(), 3.0);
+    assert!(found.is_empty(), "{found:#?}");
 }

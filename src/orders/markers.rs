@@ -87,7 +87,15 @@ pub struct PlanRequest {
     /// then is kept.
     #[serde(default)]
     pub time_limit_secs: Option<f64>,
+    /// Flaws in the roll no piece may cover: polygons of `[x, y]` points in mm, x along the roll
+    /// from its start, y across it.
+    #[serde(default)]
+    pub defects: Vec<Vec<[f64; 2]>>,
 }
+
+/// Most defect zones one plan may list, and most points in one.
+const MAX_DEFECTS: usize = 100;
+const MAX_DEFECT_POINTS: usize = 1000;
 
 /// Orders read for planning, with the fabric and time limit.
 #[derive(Debug, Clone)]
@@ -98,6 +106,8 @@ pub struct Batch {
     pub orders: Vec<Order>,
     /// Nesting time (s).
     pub time_limit_secs: f64,
+    /// Flaws in the roll to avoid.
+    pub defects: Vec<Vec<[f64; 2]>>,
 }
 
 /// An order left out of a marker, and why.
@@ -153,6 +163,8 @@ pub struct Planned {
     pub placements: Vec<MarkerPlacement>,
     /// Nesting time it had (s).
     pub time_limit_secs: f64,
+    /// Flaws in the roll it avoids.
+    pub defects: Vec<Vec<[f64; 2]>>,
 }
 
 /// A stored marker.
@@ -180,6 +192,8 @@ pub struct Marker {
     pub created_by: String,
     /// Nesting time it had (s).
     pub time_limit_secs: f64,
+    /// Flaws in the roll it avoids (polygons, mm).
+    pub defects: Vec<Vec<[f64; 2]>>,
     /// Creation time, Unix milliseconds.
     pub created_at: i64,
 }
@@ -190,6 +204,8 @@ struct StoredLayout {
     fabric: Fabric,
     order_ids: Vec<String>,
     time_limit_secs: f64,
+    #[serde(default)]
+    defects: Vec<Vec<[f64; 2]>>,
     placements: Vec<MarkerPlacement>,
 }
 
@@ -228,6 +244,21 @@ pub async fn gather(
             )
         })?
         .clone();
+    if request.defects.len() > MAX_DEFECTS {
+        return Err(invalid("defects", format!("at most {MAX_DEFECTS} zones")));
+    }
+    for (i, zone) in request.defects.iter().enumerate() {
+        let outline: Vec<nest::Point> = zone.iter().map(|&[x, y]| nest::Point { x, y }).collect();
+        if zone.len() > MAX_DEFECT_POINTS {
+            return Err(invalid(
+                &format!("defects[{i}]"),
+                format!("at most {MAX_DEFECT_POINTS} points"),
+            ));
+        }
+        nest::DefectZone { outline }
+            .validate()
+            .map_err(|reason| invalid(&format!("defects[{i}]"), reason))?;
+    }
     let viewer = Viewer::Factory(factory.clone());
     let orders = match &request.order_ids {
         Some(ids) => {
@@ -294,6 +325,7 @@ pub async fn gather(
         fabric,
         orders,
         time_limit_secs,
+        defects: request.defects.clone(),
     })
 }
 
@@ -329,7 +361,14 @@ pub fn lay_out(batch: &Batch) -> Result<Planned, Error> {
         ));
     }
     cutting::check_fits("fabric", &batch.fabric, &pieces)?;
-    let problem = cutting::problem("marker", &batch.fabric, &pieces)?;
+    let mut problem = cutting::problem("marker", &batch.fabric, &pieces)?;
+    problem.defects = batch
+        .defects
+        .iter()
+        .map(|zone| nest::DefectZone {
+            outline: zone.iter().map(|&[x, y]| nest::Point { x, y }).collect(),
+        })
+        .collect();
     let options = nest::Options {
         time_limit: batch.time_limit_secs,
         seed: SEED,
@@ -381,6 +420,7 @@ pub fn lay_out(batch: &Batch) -> Result<Planned, Error> {
         density: layout.density,
         placements,
         time_limit_secs: batch.time_limit_secs,
+        defects: batch.defects.clone(),
     })
 }
 
@@ -399,6 +439,7 @@ pub async fn record(
         fabric: planned.fabric.clone(),
         order_ids: planned.orders.iter().map(|(o, _)| o.clone()).collect(),
         time_limit_secs: planned.time_limit_secs,
+        defects: planned.defects.clone(),
         placements: planned.placements.clone(),
     };
     let layout = serde_json::to_string(&layout)
@@ -668,6 +709,7 @@ fn decode_marker(row: &AnyRow) -> Result<Marker, Error> {
         claimed_at: column(row, "claimed_at")?,
         created_by: column(row, "created_by")?,
         time_limit_secs: layout.time_limit_secs,
+        defects: layout.defects,
         created_at: column(row, "created_at")?,
     })
 }
