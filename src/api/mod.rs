@@ -14,6 +14,7 @@ mod patterns;
 pub mod problem;
 mod records;
 mod shades;
+mod webhooks;
 
 pub use openapi::ApiDoc;
 
@@ -159,7 +160,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         Router::new()
             .route("/v1/orders", post(orders::create).get(orders::list))
             .route("/v1/orders/{id}", get(orders::get))
-            .route("/v1/orders/{id}/cancel", post(orders::cancel)),
+            .route("/v1/orders/{id}/cancel", post(orders::cancel))
+            .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+            .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove)),
     );
     let shared = guarded(
         &state,

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, markers, measurements, orders, patterns, problem, records, shades};
+use super::{
+    admin, health, markers, measurements, orders, patterns, problem, records, shades, webhooks,
+};
 
 /// The service's OpenAPI description, served at `/openapi.json`.
 #[derive(OpenApi)]
@@ -16,6 +18,7 @@ use super::{admin, health, markers, measurements, orders, patterns, problem, rec
         orders::create, orders::list, orders::get, orders::events, orders::cancel,
         orders::factory_list, orders::factory_get, orders::factory_move, orders::fabrics,
         markers::plan, markers::list, markers::get, markers::claim, markers::cut_file,
+        webhooks::create, webhooks::list, webhooks::remove,
         measurements::estimate, measurements::measure, shades::create,
         patterns::create, patterns::garments,
     ),

@@ -209,6 +209,17 @@ impl From<crate::orders::Error> for ApiError {
     }
 }
 
+impl From<crate::webhooks::Error> for ApiError {
+    fn from(e: crate::webhooks::Error) -> Self {
+        use crate::webhooks::Error as E;
+        match e {
+            E::Invalid { field, message } => Self::Invalid { field, message },
+            E::NotFound => Self::NotFound("webhook".into()),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::auth::Error> for ApiError {
     fn from(e: crate::auth::Error) -> Self {
         match e {

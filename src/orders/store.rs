@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use super::fabric::Catalog;
 use super::{cutting, invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
 use crate::store::{get as column, new_id, now_ms, Store, TenantId};
+use crate::webhooks;
 
 /// Whose view of the orders a query takes.
 #[derive(Debug, Clone)]
@@ -338,8 +339,9 @@ async fn record_event(
         .bind(order_id)
         .fetch_one(&mut **tx)
         .await?;
+    let id = new_id();
     sqlx::query("INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(new_id())
+        .bind(&id)
         .bind(order_id)
         .bind(seq)
         .bind(from.map(|s| s.as_str()))
@@ -348,7 +350,24 @@ async fn record_event(
         .bind(at)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    // The shop hears of the change only if it commits: the outbox row shares the transaction.
+    let body = serde_json::json!({
+        "id": id,
+        "type": "order.state_changed",
+        "order_id": order_id,
+        "seq": seq,
+        "from": from,
+        "to": to,
+        "actor": actor,
+        "at": at,
+    })
+    .to_string();
+    webhooks::enqueue(tx, order_id, &id, &body, at)
+        .await
+        .map_err(|e| match e {
+            webhooks::Error::Store(s) => Error::Store(s),
+            other => Error::Internal(other.to_string()),
+        })
 }
 
 pub(super) fn parse_state(s: &str) -> Result<OrderState, Error> {
