@@ -35,6 +35,10 @@ fn orders(c: &mut Criterion) {
             _ => None,
         })
         .expect("config");
+        // Orders are routed to a factory, which must exist.
+        auth::issue_key(&store, "factory-a", Role::Factory)
+            .await
+            .expect("factory key");
         let key = auth::issue_key(&store, "shop-a", Role::Shop)
             .await
             .expect("key")
@@ -64,7 +68,12 @@ fn orders(c: &mut Criterion) {
                                     .expect("request");
                                 let sent = Instant::now();
                                 let response = app.oneshot(request).await.expect("infallible");
-                                assert_eq!(response.status(), 201, "order not created");
+                                let status = response.status();
+                                if status != 201 {
+                                    let body =
+                                        axum::body::to_bytes(response.into_body(), 1 << 16).await;
+                                    panic!("order not created ({status}): {body:?}");
+                                }
                                 if let Ok(mut l) = latencies.lock() {
                                     l.push(sent.elapsed());
                                 }

@@ -5,8 +5,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::orders::fabric::Catalog;
 use crate::runtime::batcher::BatchConfig;
 
 /// A configuration value that could not be used.
@@ -45,6 +47,9 @@ pub struct Config {
     /// `ATELIER_MAX_WAIT_MS`, default 4) and how many requests may wait for inference before
     /// more are refused with 503 (`ATELIER_QUEUE_CAPACITY`, default 64).
     pub batching: BatchConfig,
+    /// The fabrics orders may name (`ATELIER_FABRICS`: a CSV file; default the bundled
+    /// `seeds/fabric/fabrics.csv`).
+    pub fabrics: Arc<Catalog>,
 }
 
 /// How log lines are written.
@@ -129,6 +134,15 @@ impl Config {
             "a request count",
         )?;
         at_least(&("ATELIER_QUEUE_CAPACITY", queue_capacity), 1)?;
+        let fabrics = match get("ATELIER_FABRICS") {
+            Some(path) => Catalog::from_file(std::path::Path::new(&path)),
+            None => Catalog::bundled(),
+        }
+        .map_err(|e| ConfigError {
+            var: "ATELIER_FABRICS",
+            value: get("ATELIER_FABRICS").unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             addr,
             database_url,
@@ -143,6 +157,7 @@ impl Config {
                 max_wait: Duration::from_millis(max_wait_ms),
                 queue_capacity,
             },
+            fabrics: Arc::new(fabrics),
         })
     }
 }
@@ -211,6 +226,7 @@ mod tests {
             ("ATELIER_MAX_BATCH", "0"),
             ("ATELIER_MAX_WAIT_MS", "soon"),
             ("ATELIER_QUEUE_CAPACITY", "0"),
+            ("ATELIER_FABRICS", "/nonexistent/fabrics.csv"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var);

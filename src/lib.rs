@@ -1,7 +1,7 @@
 //! atelier: a self-hostable made-to-measure service.
 //!
 //! Data flows one way: [`api`] (HTTP) -> domain modules ([`body`], [`shade`], [`pattern`],
-//! [`nest`], [`orders`]) -> [`vision`] -> [`runtime`]. The CLI in `main.rs` calls the same library
+//! [`nest`], [`orders`], [`webhooks`]) -> [`vision`] -> [`runtime`]. The CLI in `main.rs` calls the same library
 //! functions as the HTTP handlers.
 
 pub mod api;
@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod shade;
 pub mod store;
 pub mod vision;
+pub mod webhooks;

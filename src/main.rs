@@ -201,6 +201,12 @@ async fn serve(config: Config) -> Result<()> {
             Err(e) => tracing::error!(error = %e, "model loading task failed"),
         }
     });
+    // Order events go out to the shops' webhooks from the outbox, also after a restart.
+    tokio::spawn(atelier::webhooks::run(
+        store.clone(),
+        atelier::webhooks::Delivery::default(),
+        std::time::Duration::from_secs(1),
+    ));
     api::serve(listener, api::router(state), api::shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");

@@ -544,6 +544,15 @@ async fn openapi_describes_every_route() {
         ("/v1/measurement-records", "post"),
         ("/v1/measurement-records", "get"),
         ("/v1/measurement-records/{id}", "get"),
+        ("/v1/fabrics", "get"),
+        ("/v1/factory/markers", "post"),
+        ("/v1/factory/markers", "get"),
+        ("/v1/factory/markers/{id}", "get"),
+        ("/v1/factory/markers/{id}/claim", "post"),
+        ("/v1/factory/markers/{id}/cut-file", "get"),
+        ("/v1/webhooks", "post"),
+        ("/v1/webhooks", "get"),
+        ("/v1/webhooks/{id}", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

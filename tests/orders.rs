@@ -3,11 +3,14 @@
 mod common;
 
 use atelier::auth::Role;
+use atelier::orders::fabric::Catalog;
 use atelier::orders::{self, Mover, NewOrder, OrderState, Viewer};
 use axum::body::Body;
 use common::{futures_join, json, problem, request, store, Db, TestApp};
 
-const ORDER: &str = r#"{"customer_ref":"C-7","measurements":{"chest_girth":98.5,"neck_girth":39},"garment":"shirt","options":{"fit":"slim"},"fabric":"poplin-white","quantity":2,"due_date":"2026-12-20","factory":"factory-a"}"#;
+/// The measurements of a shirt order (cm).
+const MEASUREMENTS: &str = r#"{"chest_girth":98.5,"neck_girth":39,"shoulder_breadth":44,"back_waist_length":45,"arm_length":62,"upper_arm_girth":32,"wrist_girth":17.5,"across_back":39}"#;
+const ORDER: &str = r#"{"customer_ref":"C-7","measurements":{"chest_girth":98.5,"neck_girth":39,"shoulder_breadth":44,"back_waist_length":45,"arm_length":62,"upper_arm_girth":32,"wrist_girth":17.5,"across_back":39},"garment":"shirt","options":{"chest_ease":10},"fabric":"poplin-white","quantity":2,"due_date":"2026-12-20","factory":"factory-a"}"#;
 
 fn post_order(key: &str, idem: Option<&str>, body: &str) -> axum::http::Request<Body> {
     let mut b = request("POST", "/v1/orders", Some(key)).header("content-type", "application/json");
@@ -192,33 +195,121 @@ async fn bad_orders_name_the_field() {
         (ORDER.replace("98.5", "-98.5"), "measurements.chest_girth"),
         (
             ORDER.replace(
-                r#""measurements":{"chest_girth":98.5,"neck_girth":39}"#,
+                &format!(r#""measurements":{MEASUREMENTS}"#),
                 r#""measurement_record_id":"nope""#,
             ),
             "measurement_record_id",
+        ),
+        // Only fabrics of the catalog, and only orders whose garment drafts, are accepted.
+        (ORDER.replace("poplin-white", "tweed-x"), "fabric"),
+        (ORDER.replace("\"shirt\"", "\"cape\""), "garment"),
+        (
+            ORDER.replace(r#"{"chest_ease":10}"#, r#"{"fit":"slim"}"#),
+            "options.fit",
+        ),
+        (
+            ORDER.replace(r#""chest_ease":10"#, r#""chest_ease":"wide""#),
+            "options.chest_ease",
+        ),
+        (
+            ORDER.replace(r#","wrist_girth":17.5"#, ""),
+            "measurements.wrist_girth",
         ),
     ] {
         let doc = problem(t.send(post_order(&shop, Some(field), &body)).await, 422).await;
         assert_eq!(doc["field"], field, "{body}");
     }
-    // An order may take its measurements from a saved record, as a snapshot.
-    let rec = r#"{"customer_ref":"C-7","source":"tape","measurements":{"chest_girth":101.0}}"#;
-    let resp = t
-        .send(
-            request("POST", "/v1/measurement-records", Some(&shop))
-                .header("content-type", "application/json")
-                .body(Body::from(rec))
-                .unwrap(),
+    // An order may take its measurements from a saved record, as a snapshot; a record that
+    // lacks what the garment needs is named as the field at fault.
+    let save = |measurements: String| {
+        let rec =
+            format!(r#"{{"customer_ref":"C-7","source":"tape","measurements":{measurements}}}"#);
+        request("POST", "/v1/measurement-records", Some(&shop))
+            .header("content-type", "application/json")
+            .body(Body::from(rec))
+            .unwrap()
+    };
+    let from_record = |rec_id: &str| {
+        ORDER.replace(
+            &format!(r#""measurements":{MEASUREMENTS}"#),
+            &format!(r#""measurement_record_id":"{rec_id}""#),
         )
+    };
+    let short = json(t.send(save(r#"{"chest_girth":101.0}"#.into())).await).await;
+    let doc = problem(
+        t.send(post_order(
+            &shop,
+            Some("short"),
+            &from_record(short["id"].as_str().unwrap()),
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(doc["field"], "measurement_record_id");
+    let full = json(t.send(save(MEASUREMENTS.replace("98.5", "101.0"))).await).await;
+    let resp = t
+        .send(post_order(
+            &shop,
+            Some("rec"),
+            &from_record(full["id"].as_str().unwrap()),
+        ))
         .await;
-    let rec_id = json(resp).await["id"].as_str().unwrap().to_owned();
-    let body = ORDER.replace(
-        r#""measurements":{"chest_girth":98.5,"neck_girth":39}"#,
-        &format!(r#""measurement_record_id":"{rec_id}""#),
-    );
-    let resp = t.send(post_order(&shop, Some("rec"), &body)).await;
     assert_eq!(resp.status(), 201);
     assert_eq!(json(resp).await["measurements"]["chest_girth"], 101.0);
+}
+
+#[tokio::test]
+async fn the_fabric_catalog_is_listed_and_can_be_replaced() {
+    let t = TestApp::new(&[]).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    let list = json(
+        t.send(
+            request("GET", "/v1/fabrics", Some(&shop))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await,
+    )
+    .await;
+    let poplin = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "poplin-white")
+        .expect("poplin listed");
+    assert_eq!(poplin["roll_width_mm"], 1500.0);
+    assert_eq!(poplin["rotations"], serde_json::json!([0.0, 180.0]));
+
+    // A factory's own catalog: a roll too narrow for a shirt back is refused at order time.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fabrics.csv");
+    std::fs::write(
+        &csv,
+        "id,name,roll_width_mm,rotations,min_gap_mm\nribbon,Ribbon,300,\"0,180\",2\n",
+    )
+    .unwrap();
+    let t = TestApp::new(&[("ATELIER_FABRICS", csv.to_str().unwrap())]).await;
+    t.key("factory-a", Role::Factory).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    let doc = problem(
+        t.send(post_order(
+            &shop,
+            Some("narrow"),
+            &ORDER.replace("poplin-white", "ribbon"),
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(doc["field"], "fabric");
+    assert!(
+        doc["detail"]
+            .as_str()
+            .unwrap()
+            .contains("wider than its 300 mm roll"),
+        "{doc}"
+    );
 }
 
 #[tokio::test]
@@ -233,11 +324,13 @@ async fn postgres_orders_are_idempotent_and_race_free() {
         .await
         .unwrap();
     let new: NewOrder = serde_json::from_str(&ORDER.replace("factory-a", "fac")).unwrap();
+    let fabrics = std::sync::Arc::new(Catalog::bundled().unwrap());
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (store, shop, new) = (store.clone(), shop.id.clone(), new.clone());
+        let (store, shop, new, fabrics) =
+            (store.clone(), shop.id.clone(), new.clone(), fabrics.clone());
         tasks.push(tokio::spawn(async move {
-            orders::create(&store, &shop, "same", &new)
+            orders::create(&store, &fabrics, &shop, "same", &new)
                 .await
                 .map(|c| c.order.id)
         }));

@@ -5,8 +5,9 @@ tools/pattern_requirements.txt) and checks it against ASTM D6673 conventions:
 - ezdxf's auditor reports no errors;
 - only AAMA layers are used (1 boundary, 2 turn, 3 curve, 4 notch, 5 grade ref, 6 mirror,
   7 grain, 8 internal, 11 cutout, 13 drill, 14 sew, 15 annotation, 84 boundary copy);
-- every piece block has one closed boundary polyline on layer 1 and its copy on layer 84, one closed sew line on
-  layer 14, a grain line on layer 7 and the piece text (Piece Name, Size, Quantity, Category);
+- every piece block has one closed boundary polyline on layer 1 and its copy on layer 84, one
+  closed sew line on layer 14, a grain line on layer 7 and the piece text (Piece Name, Size,
+  Quantity, Category; a marker's pieces also name their Order);
 - every block is inserted exactly once; the style text is present once in the model space.
 
 Prints a JSON summary (blocks with their text and boundary area/size) on stdout; exits 1 and
@@ -100,6 +101,7 @@ def main(path):
             "size": texts.get("Size", [""])[0],
             "quantity": texts.get("Quantity", [""])[0],
             "category": texts.get("Category", [""])[0],
+            "order": texts.get("Order", [""])[0],
             "boundary_vertices": len(pts),
             "boundary_area_mm2": area(pts),
             "boundary_width_mm": max(xs) - min(xs),

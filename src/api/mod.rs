@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod health;
 mod inference;
+mod markers;
 mod measurements;
 pub mod metrics;
 mod openapi;
@@ -13,6 +14,7 @@ mod patterns;
 pub mod problem;
 mod records;
 mod shades;
+mod webhooks;
 
 pub use openapi::ApiDoc;
 
@@ -159,6 +161,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         &Role::ALL,
         Router::new()
             .route("/v1/me", get(admin::me))
+            .route("/v1/fabrics", get(orders::fabrics))
             .route("/v1/garments", get(patterns::garments)),
     );
     let shops = guarded(
@@ -184,7 +187,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         Router::new()
             .route("/v1/orders", post(orders::create).get(orders::list))
             .route("/v1/orders/{id}", get(orders::get))
-            .route("/v1/orders/{id}/cancel", post(orders::cancel)),
+            .route("/v1/orders/{id}/cancel", post(orders::cancel))
+            .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+            .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove)),
     );
     let shared = guarded(
         &state,
@@ -199,7 +204,14 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         Router::new()
             .route("/v1/factory/orders", get(orders::factory_list))
             .route("/v1/factory/orders/{id}", get(orders::factory_get))
-            .route("/v1/factory/orders/{id}/state", post(orders::factory_move)),
+            .route("/v1/factory/orders/{id}/state", post(orders::factory_move))
+            .route(
+                "/v1/factory/markers",
+                post(markers::plan).get(markers::list),
+            )
+            .route("/v1/factory/markers/{id}", get(markers::get))
+            .route("/v1/factory/markers/{id}/claim", post(markers::claim))
+            .route("/v1/factory/markers/{id}/cut-file", get(markers::cut_file)),
     );
     let admins = guarded(
         &state,

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, measurements, orders, patterns, problem, records, shades};
+use super::{
+    admin, health, markers, measurements, orders, patterns, problem, records, shades, webhooks,
+};
 
 /// The service's OpenAPI description, served at `/openapi.json`.
 #[derive(OpenApi)]
@@ -14,7 +16,9 @@ use super::{admin, health, measurements, orders, patterns, problem, records, sha
         admin::me, admin::create_key, admin::tenants,
         records::create, records::get, records::list,
         orders::create, orders::list, orders::get, orders::events, orders::cancel,
-        orders::factory_list, orders::factory_get, orders::factory_move,
+        orders::factory_list, orders::factory_get, orders::factory_move, orders::fabrics,
+        markers::plan, markers::list, markers::get, markers::claim, markers::cut_file,
+        webhooks::create, webhooks::list, webhooks::remove,
         measurements::estimate, measurements::measure, shades::create,
         patterns::create, patterns::garments,
     ),

@@ -7,6 +7,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::auth::{Principal, Role};
+use crate::orders::fabric::Fabric;
 use crate::orders::{self, Mover, NewOrder, Order, OrderEvent, OrderState, Viewer};
 
 use super::problem::{ApiError, Problem};
@@ -58,7 +59,14 @@ pub async fn create(
         .ok_or_else(|| {
             ApiError::BadRequest("the Idempotency-Key header is required on POST /v1/orders".into())
         })?;
-    let created = orders::create(&state.store, &who.tenant_id, key, &new).await?;
+    let created = orders::create(
+        &state.store,
+        &state.config.fabrics,
+        &who.tenant_id,
+        key,
+        &new,
+    )
+    .await?;
     let status = if created.replayed {
         StatusCode::OK
     } else {
@@ -195,4 +203,11 @@ pub async fn factory_move(
         )
         .await?,
     ))
+}
+
+/// The fabrics orders may name, with the roll facts marker planning uses.
+#[utoipa::path(get, path = "/v1/fabrics", tag = "orders", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Fabric>), (status = 401, body = Problem)))]
+pub async fn fabrics(State(state): State<AppState>) -> Json<Vec<Fabric>> {
+    Json(state.config.fabrics.iter().cloned().collect())
 }

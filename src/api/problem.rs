@@ -202,6 +202,20 @@ impl From<crate::orders::Error> for ApiError {
             e @ E::IllegalTransition { .. } => Self::Conflict(e.to_string()),
             e @ E::KeyReused => Self::invalid("Idempotency-Key", e.to_string()),
             E::Store(s) => s.into(),
+            E::Internal(m) => Self::Internal(m),
+            E::MarkerNotFound => Self::NotFound("marker".into()),
+            E::Conflict(m) => Self::Conflict(m),
+        }
+    }
+}
+
+impl From<crate::webhooks::Error> for ApiError {
+    fn from(e: crate::webhooks::Error) -> Self {
+        use crate::webhooks::Error as E;
+        match e {
+            E::Invalid { field, message } => Self::Invalid { field, message },
+            E::NotFound => Self::NotFound("webhook".into()),
+            E::Store(s) => s.into(),
         }
     }
 }

@@ -60,6 +60,13 @@ pub struct DefectZone {
     pub outline: Vec<Point>,
 }
 
+impl DefectZone {
+    /// Checks the zone's polygon: at least three finite vertices enclosing an area.
+    pub fn validate(&self) -> Result<(), String> {
+        check_outline(&self.outline)
+    }
+}
+
 /// A marker-making problem: pieces to nest on a roll of fixed width.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Problem {

@@ -4,6 +4,9 @@
 //! every state change is checked against the life cycle in [`state`] and recorded with its time and
 //! actor. A shop sees its own tenant's orders; a factory sees the orders routed to it.
 
+pub mod cutting;
+pub mod fabric;
+pub mod markers;
 mod state;
 mod store;
 
@@ -42,6 +45,16 @@ pub enum Error {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
+    /// No marker with this id belongs to the factory.
+    #[error("marker not found")]
+    MarkerNotFound,
+    /// The request conflicts with what happened meanwhile (a marker already claimed, an order
+    /// that moved while its marker was planned).
+    #[error("{0}")]
+    Conflict(String),
+    /// Work off the async threads (drafting, nesting) failed to finish.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<sqlx::Error> for Error {

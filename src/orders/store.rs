@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
-use super::{invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
+use super::fabric::Catalog;
+use super::{cutting, invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
 use crate::store::{get as column, new_id, now_ms, Store, TenantId};
+use crate::webhooks;
 
 /// Whose view of the orders a query takes.
 #[derive(Debug, Clone)]
@@ -36,11 +38,14 @@ pub struct Created {
     pub replayed: bool,
 }
 
-const COLUMNS: &str = "id, customer_ref, garment, options, measurements, measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at";
+pub(super) const COLUMNS: &str = "id, customer_ref, garment, options, measurements, measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at";
 
-/// Creates an order for `tenant`, once per `idempotency_key`.
+/// Creates an order for `tenant`, once per `idempotency_key`. The fabric must be in `fabrics`,
+/// and the garment must draft from the measurements and options with every piece fitting
+/// across the fabric's roll, so that an accepted order can always be cut.
 pub async fn create(
     store: &Store,
+    fabrics: &Catalog,
     tenant: &TenantId,
     idempotency_key: &str,
     new: &NewOrder,
@@ -72,6 +77,38 @@ pub async fn create(
             ))
         }
     };
+    let fabric = fabrics
+        .get(&new.fabric)
+        .ok_or_else(|| {
+            invalid(
+                "fabric",
+                format!("{:?} is not in the fabric catalog", new.fabric),
+            )
+        })?
+        .clone();
+    let from_record = record_id.is_some();
+    let (garment, options, drafted_from) = (
+        new.garment.clone(),
+        new.options.clone(),
+        measurements.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let pattern = cutting::draft(&garment, &drafted_from, &options)?;
+        let pieces = cutting::cut_pieces("new", 1, &pattern)?;
+        cutting::check_fits("fabric", &fabric, &pieces)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("drafting task: {e}")))?
+    .map_err(|e| match e {
+        // The record's measurements are at fault, not a field of this request.
+        Error::Invalid { field, message } if from_record && field.starts_with("measurements") => {
+            Error::Invalid {
+                field: "measurement_record_id".into(),
+                message: format!("{field}: {message}"),
+            }
+        }
+        other => other,
+    })?;
     let factory = factory_tenant(store, &new.factory)
         .await?
         .ok_or_else(|| invalid("factory", format!("{:?} is not a factory", new.factory)))?;
@@ -211,17 +248,8 @@ pub async fn move_state(
             to,
         });
     }
-    let now = now_ms();
     let mut tx = store.pool().begin().await?;
-    let done =
-        sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(current.state.as_str())
-            .execute(&mut *tx)
-            .await?;
-    if done.rows_affected() != 1 {
+    if !advance(&mut tx, id, current.state, to, actor).await? {
         drop(tx);
         let now_state = get(store, viewer, id).await?.state;
         return Err(Error::IllegalTransition {
@@ -229,9 +257,33 @@ pub async fn move_state(
             to,
         });
     }
-    record_event(&mut tx, id, Some(current.state), to, actor, now).await?;
     tx.commit().await?;
     get(store, viewer, id).await
+}
+
+/// Moves order `id` from `from` to `to` inside `tx` and records the change, only if it is still
+/// in `from`: false (and nothing written) when a concurrent change got there first.
+pub(super) async fn advance(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    from: OrderState,
+    to: OrderState,
+    actor: &str,
+) -> Result<bool, Error> {
+    let now = now_ms();
+    let done =
+        sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut **tx)
+            .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    record_event(tx, id, Some(from), to, actor, now).await?;
+    Ok(true)
 }
 
 /// Cancels a shop's order (allowed until cutting starts).
@@ -287,8 +339,9 @@ async fn record_event(
         .bind(order_id)
         .fetch_one(&mut **tx)
         .await?;
+    let id = new_id();
     sqlx::query("INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(new_id())
+        .bind(&id)
         .bind(order_id)
         .bind(seq)
         .bind(from.map(|s| s.as_str()))
@@ -297,15 +350,32 @@ async fn record_event(
         .bind(at)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    // The shop hears of the change only if it commits: the outbox row shares the transaction.
+    let body = serde_json::json!({
+        "id": id,
+        "type": "order.state_changed",
+        "order_id": order_id,
+        "seq": seq,
+        "from": from,
+        "to": to,
+        "actor": actor,
+        "at": at,
+    })
+    .to_string();
+    webhooks::enqueue(tx, order_id, &id, &body, at)
+        .await
+        .map_err(|e| match e {
+            webhooks::Error::Store(s) => Error::Store(s),
+            other => Error::Internal(other.to_string()),
+        })
 }
 
-fn parse_state(s: &str) -> Result<OrderState, Error> {
+pub(super) fn parse_state(s: &str) -> Result<OrderState, Error> {
     s.parse()
         .map_err(|e: String| Error::Store(crate::store::Error::Corrupt(e)))
 }
 
-fn decode(row: &AnyRow) -> Result<Order, Error> {
+pub(super) fn decode(row: &AnyRow) -> Result<Order, Error> {
     let corrupt = |e: serde_json::Error| Error::Store(crate::store::Error::Corrupt(e.to_string()));
     let options: String = column(row, "options")?;
     let measurements: String = column(row, "measurements")?;

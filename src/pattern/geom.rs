@@ -10,8 +10,8 @@
 use i_overlay::core::fill_rule::FillRule;
 use i_overlay::float::simplify::SimplifyShape;
 use kurbo::{
-    BezPath, CubicBez, Line, ParamCurve, ParamCurveArclen, ParamCurveDeriv, PathEl, PathSeg, Point,
-    Shape, Vec2,
+    Affine, BezPath, CubicBez, Line, ParamCurve, ParamCurveArclen, ParamCurveDeriv, PathEl,
+    PathSeg, Point, Shape, Vec2,
 };
 use serde::{Deserialize, Serialize};
 
@@ -430,6 +430,175 @@ impl Piece {
     }
 }
 
+/// How far (mm) a point may lie off the fold line and still count as on it.
+const ON_FOLD: f64 = 0.01;
+
+impl Piece {
+    /// The piece moved by `t` (a rotation, reflection or translation): seams, marks and texts.
+    pub fn transformed(&self, t: Affine) -> Piece {
+        let vector = |at: Point, v: Vec2| {
+            let moved = (t * (at + v)) - (t * at);
+            if moved.hypot() > 0.0 {
+                moved.normalize()
+            } else {
+                moved
+            }
+        };
+        Piece {
+            name: self.name.clone(),
+            quantity: self.quantity,
+            seams: self
+                .seams
+                .iter()
+                .map(|s| Seam {
+                    path: t * s.path.clone(),
+                    ..s.clone()
+                })
+                .collect(),
+            grain: t * self.grain,
+            fold: self.fold.map(|f| t * f),
+            notches: self
+                .notches
+                .iter()
+                .map(|n| Notch {
+                    at: t * n.at,
+                    inward: vector(n.at, n.inward),
+                    ..n.clone()
+                })
+                .collect(),
+            drill_holes: self.drill_holes.iter().map(|h| t * *h).collect(),
+            darts: self
+                .darts
+                .iter()
+                .map(|d| Dart {
+                    leg_a: t * d.leg_a,
+                    leg_b: t * d.leg_b,
+                    apex: t * d.apex,
+                })
+                .collect(),
+            internal: self.internal.iter().map(|l| t * l.clone()).collect(),
+            labels: self
+                .labels
+                .iter()
+                .map(|l| Label {
+                    at: t * l.at,
+                    ..l.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// The piece for the other side of the body (a left sleeve from a right one): mirrored
+    /// across its grain line, so the grain stays where it was.
+    pub fn mirrored(&self) -> Piece {
+        let g = self.grain;
+        let dir = g.p1 - g.p0;
+        let axis = if dir.hypot() > 1e-9 {
+            dir
+        } else {
+            Vec2::new(0.0, 1.0)
+        };
+        self.transformed(Affine::reflect(g.p0, axis))
+    }
+
+    /// Angle of the grain line from the x axis (radians).
+    pub fn grain_angle(&self) -> f64 {
+        (self.grain.p1 - self.grain.p0).atan2()
+    }
+
+    /// A piece drafted as a half on the fold, opened out to the whole piece a single-ply cutter
+    /// cuts: the seams that lie on the fold line are dropped and the rest are joined to their
+    /// mirror image, with the marks mirrored too. A piece not on the fold is returned as it is.
+    pub fn unfolded(&self) -> Result<Piece, Error> {
+        let Some(fold) = self.fold else {
+            return Ok(self.clone());
+        };
+        let fail = |reason: &str| Error::Geometry {
+            piece: self.name.clone(),
+            reason: reason.to_string(),
+        };
+        let axis = fold.p1 - fold.p0;
+        if axis.hypot() < 1e-9 {
+            return Err(fail("the fold line has no length"));
+        }
+        let unit = axis.normalize();
+        let off_fold = |p: Point| (p - fold.p0).cross(unit).abs();
+        let on_fold: Vec<bool> = self
+            .seams
+            .iter()
+            .map(|s| s.allowance == 0.0 && flatten(&s.path).iter().all(|p| off_fold(*p) < ON_FOLD))
+            .collect();
+        let n = self.seams.len();
+        // The half outline starts with the first seam after the fold seams.
+        let start = (0..n)
+            .find(|&i| !on_fold[i] && on_fold[(i + n - 1) % n])
+            .ok_or_else(|| fail("no seam lies on the fold line"))?;
+        let half: Vec<&Seam> = (0..n)
+            .map(|k| (start + k) % n)
+            .take_while(|&i| !on_fold[i])
+            .map(|i| &self.seams[i])
+            .collect();
+        if half.len() + on_fold.iter().filter(|f| **f).count() != n {
+            return Err(fail("the seams on the fold line are not one run"));
+        }
+        let mirror = Affine::reflect(fold.p0, axis);
+        let mirrored_name = |name: &str| format!("{name}/mirrored");
+        let mut seams: Vec<Seam> = half.iter().map(|s| (*s).clone()).collect();
+        if let Some(last) = seams.last_mut() {
+            // Both halves' allowances meet on the fold, as they do when cut folded.
+            last.corner = Corner::Mitre;
+        }
+        for (k, s) in half.iter().enumerate().rev() {
+            let corner = if k == 0 {
+                Corner::Mitre
+            } else {
+                half[k - 1].corner
+            };
+            seams.push(Seam {
+                name: mirrored_name(&s.name),
+                path: (mirror * s.path.clone()).reverse_subpaths(),
+                allowance: s.allowance,
+                corner,
+            });
+        }
+        let mut piece = Piece {
+            seams,
+            fold: None,
+            ..self.clone()
+        };
+        for notch in &self.notches {
+            if off_fold(notch.at) < ON_FOLD {
+                continue;
+            }
+            let length = self.seam_length(&notch.seam).unwrap_or(notch.distance);
+            piece.notches.push(Notch {
+                at: mirror * notch.at,
+                inward: (mirror * (notch.at + notch.inward)) - (mirror * notch.at),
+                seam: mirrored_name(&notch.seam),
+                distance: length - notch.distance,
+            });
+        }
+        for h in &self.drill_holes {
+            if off_fold(*h) >= ON_FOLD {
+                piece.drill_holes.push(mirror * *h);
+            }
+        }
+        for d in &self.darts {
+            piece.darts.push(Dart {
+                leg_a: mirror * d.leg_b,
+                leg_b: mirror * d.leg_a,
+                apex: mirror * d.apex,
+            });
+        }
+        for line in &self.internal {
+            if flatten(line).iter().any(|p| off_fold(*p) >= ON_FOLD) {
+                piece.internal.push(mirror * line.clone());
+            }
+        }
+        Ok(piece)
+    }
+}
+
 fn crossing_x(l: Line, y: f64) -> Option<f64> {
     let (y0, y1) = (l.p0.y, l.p1.y);
     if (y - y0) * (y - y1) > 0.0 || (y1 - y0).abs() < 1e-12 {
@@ -648,5 +817,100 @@ mod tests {
         assert!((cubic_length(a) + cubic_length(b) - cubic_length(c)).abs() < 1e-3);
         let x = solve_increasing(|x| x * x, 0.0, 10.0, 2.0).unwrap();
         assert!((x - 2f64.sqrt()).abs() < 1e-9);
+    }
+
+    fn ring_area(points: &[Point]) -> f64 {
+        polygon_area(&points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>())
+    }
+
+    /// Every piece drafted on the fold of every garment opens out to twice its half, mirror
+    /// symmetric about the fold; the marks come in pairs.
+    #[test]
+    fn pieces_on_the_fold_open_out_symmetrically() {
+        use crate::pattern::body::tests::{man, woman};
+        let mut unfolded = 0;
+        for g in crate::pattern::garments() {
+            let body = if g.sex == crate::pattern::garments::Sex::Male {
+                man()
+            } else {
+                woman()
+            };
+            let pattern = crate::pattern::draft(g.name, &body, &Default::default()).unwrap();
+            for piece in &pattern.pieces {
+                let whole = piece.unfolded().unwrap();
+                let (half_cut, whole_cut) = (piece.cut_line().unwrap(), whole.cut_line().unwrap());
+                let Some(fold) = piece.fold else {
+                    assert_eq!(whole_cut, half_cut);
+                    continue;
+                };
+                unfolded += 1;
+                let (a, b) = (ring_area(&half_cut), ring_area(&whole_cut));
+                assert!(
+                    (b / a - 2.0).abs() < 0.01,
+                    "{} {}: half {a} whole {b}",
+                    g.name,
+                    piece.name
+                );
+                // Mirror symmetric: every cut-line point has a mirror image on the cut line.
+                let mirror = Affine::reflect(fold.p0, fold.p1 - fold.p0);
+                let n = whole_cut.len();
+                let worst = whole_cut
+                    .iter()
+                    .map(|p| {
+                        let q = mirror * *p;
+                        (0..n)
+                            .map(|i| {
+                                let seg = Line::new(whole_cut[i], whole_cut[(i + 1) % n]);
+                                kurbo::ParamCurveNearest::nearest(&seg, q, 1e-9)
+                                    .distance_sq
+                                    .sqrt()
+                            })
+                            .fold(f64::INFINITY, f64::min)
+                    })
+                    .fold(0.0, f64::max);
+                assert!(worst < 0.1, "{} {}: {worst} mm", g.name, piece.name);
+                assert!(whole.fold.is_none());
+                assert_eq!(whole.darts.len(), 2 * piece.darts.len());
+                assert_eq!(whole.seams.len() % 2, 0);
+                let mut names: Vec<&str> = whole.seams.iter().map(|s| s.name.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                assert_eq!(names.len(), whole.seams.len(), "seam names stay unique");
+            }
+        }
+        assert!(unfolded >= 8, "{unfolded} pieces on the fold");
+    }
+
+    fn bounding(points: &[Point]) -> kurbo::Rect {
+        points
+            .iter()
+            .fold(kurbo::Rect::from_points(points[0], points[0]), |r, p| {
+                r.union_pt(*p)
+            })
+    }
+
+    #[test]
+    fn moved_and_mirrored_pieces_keep_their_shape_and_grain() {
+        let mut r = rect([10.0, 10.0, 20.0, 10.0]).notch("top", 30.0).unwrap();
+        r.drill_holes.push(Point::new(20.0, 10.0));
+        let area = ring_area(&r.cut_line().unwrap());
+        let turned = r.transformed(Affine::rotate(-r.grain_angle()));
+        assert!((turned.grain_angle()).abs() < 1e-9, "grain along x");
+        assert!((ring_area(&turned.cut_line().unwrap()) - area).abs() < 1e-6 * area);
+        let n = &turned.notches[0];
+        assert!((n.inward.hypot() - 1.0).abs() < 1e-9);
+        let m = r.mirrored();
+        assert!((ring_area(&m.cut_line().unwrap()) - area).abs() < 1e-6 * area);
+        assert!(
+            (m.grain.p0 - r.grain.p0).hypot() < 1e-9 && (m.grain.p1 - r.grain.p1).hypot() < 1e-9
+        );
+        // The rectangle is mirrored about its vertical grain line at x = 50: the drill hole at
+        // x = 20 goes to x = 80, and the wider bottom allowance stays at the bottom.
+        assert!((m.drill_holes[0] - Point::new(80.0, 10.0)).hypot() < 1e-9);
+        let b = bounding(&m.cut_line().unwrap());
+        assert!(
+            (b.y1 - 70.0).abs() < 1e-6 && (b.y0 + 10.0).abs() < 1e-6,
+            "{b:?}"
+        );
     }
 }

@@ -15,7 +15,7 @@ pub mod vit;
 use std::collections::BTreeMap;
 
 pub use body::{Body, Measure};
-pub use export::{export, export_graded, Export, Format};
+pub use export::{export, export_graded, export_marker, Export, Format, MarkerPiece};
 pub use garments::{draft, garment, garments, parse_options, GarmentInfo, OptionInfo};
 pub use geom::{Corner, Piece};
 pub use grading::{grade, GradedSet, SizeCode};

@@ -54,6 +54,26 @@ pub async fn store(db: Db) -> Option<(Store, Option<tempfile::TempDir>)> {
     }
 }
 
+/// Two stores (two connection pools, as two service instances have) on one fresh PostgreSQL
+/// schema; `None` when PostgreSQL is switched off.
+pub async fn postgres_pair() -> Option<(Store, Store)> {
+    let base = postgres_url()?;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable ({e}); set ATELIER_TEST_POSTGRES_URL=off to skip"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let first = Store::connect(&url).await.expect("postgres store");
+    let second = Store::connect(&url).await.expect("second postgres store");
+    Some((first, second))
+}
+
 /// Configuration for tests: defaults, with the given overrides.
 pub fn config(overrides: &[(&str, &str)]) -> Config {
     let map: std::collections::HashMap<String, String> = overrides

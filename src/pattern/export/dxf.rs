@@ -115,7 +115,7 @@ pub(super) fn write(sheet: &Sheet) -> String {
     d.pair(0, "SECTION");
     d.pair(2, "BLOCKS");
     for p in &sheet.placed {
-        let name = block_name(&p.piece.name, p.size);
+        let name = p.tag();
         d.pair(0, "BLOCK");
         d.pair(8, "0");
         d.pair(2, &name);
@@ -158,7 +158,7 @@ pub(super) fn write(sheet: &Sheet) -> String {
         }
         d.polyline("14", &sew, true);
         let g = p.piece.grain.p0;
-        for (i, t) in piece_text(sheet, p).iter().enumerate() {
+        for (i, t) in piece_text(p).iter().enumerate() {
             d.text(
                 "1",
                 g + Vec2::new(TEXT_HEIGHT, 2.0 * TEXT_HEIGHT * i as f64),
@@ -194,7 +194,7 @@ pub(super) fn write(sheet: &Sheet) -> String {
     for p in &sheet.placed {
         d.pair(0, "INSERT");
         d.pair(8, "1");
-        d.pair(2, &block_name(&p.piece.name, p.size));
+        d.pair(2, &p.tag());
         d.xy(Point::ORIGIN + p.offset);
     }
     d.pair(0, "ENDSEC");
@@ -252,6 +252,56 @@ mod tests {
                     .any(|l| l == layer),
                 "layer {layer}"
             );
+        }
+    }
+
+    /// A marker: two orders' shirts, one of them turned 180°, each copy its own block placed
+    /// where it lies on the roll and labelled with its order.
+    #[test]
+    fn ezdxf_reads_back_a_marker() {
+        use super::super::{export_marker, MarkerPiece};
+        use kurbo::{Affine, Vec2};
+        let p = shirt();
+        let mut pieces = Vec::new();
+        for (o, turn) in [("order-a", 0.0), ("order-b", std::f64::consts::PI)] {
+            for (i, piece) in p.pieces.iter().enumerate() {
+                let at =
+                    Affine::translate(Vec2::new(800.0 * i as f64, 700.0)) * Affine::rotate(turn);
+                pieces.push(MarkerPiece {
+                    piece: piece.transformed(at),
+                    garment: "shirt".into(),
+                    size: "MTM".into(),
+                    order: o.into(),
+                    copy: i,
+                });
+            }
+        }
+        let bytes = export_marker(
+            "Marker m1 poplin-white",
+            &pieces,
+            1500.0,
+            6000.0,
+            Format::DxfAama,
+        )
+        .unwrap()
+        .bytes;
+        let Some(report) = run_reference_tool("pattern_check_dxf.py", &bytes, "marker.dxf") else {
+            return;
+        };
+        assert_eq!(report["audit_errors"], 0);
+        assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
+        let blocks = report["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), pieces.len());
+        for (k, m) in pieces.iter().enumerate() {
+            let order_no = k / p.pieces.len() + 1;
+            let name = block_name(&m.piece.name, &format!("MTM_O{order_no}_C{}", m.copy));
+            let b = blocks.iter().find(|b| b["name"] == name.as_str()).unwrap();
+            assert_eq!(b["order"], m.order.as_str());
+            assert_eq!(b["size"], "MTM");
+            let cut = m.piece.cut_line().unwrap();
+            let ring: Vec<[f64; 2]> = cut.iter().map(|q| [q.x, q.y]).collect();
+            let area = b["boundary_area_mm2"].as_f64().unwrap();
+            assert!((area - polygon_area(&ring)).abs() / area < 1e-4, "{name}");
         }
     }
 

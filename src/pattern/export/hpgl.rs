@@ -71,7 +71,7 @@ pub(super) fn write(sheet: &Sheet) -> String {
         }
         if p.size_index == 0 {
             let g = at(p.piece.grain.p0);
-            for (i, t) in piece_text(sheet, p).iter().enumerate() {
+            for (i, t) in piece_text(p).iter().enumerate() {
                 let (x, y) = plot.xy(g + Vec2::new(5.0, 10.0 * i as f64));
                 let text: String = t
                     .chars()

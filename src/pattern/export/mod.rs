@@ -111,6 +111,53 @@ pub struct Export {
     pub extension: &'static str,
 }
 
+/// One piece of a cutting marker, already moved to where it is cut: roll coordinates in mm, x
+/// along the roll from its start, y across it from one selvedge.
+#[derive(Debug, Clone)]
+pub struct MarkerPiece {
+    /// The placed piece.
+    pub piece: Piece,
+    /// Garment it belongs to (the piece's AAMA category).
+    pub garment: String,
+    /// Size label (`MTM` for made to measure).
+    pub size: String,
+    /// The order it is cut for.
+    pub order: String,
+    /// Which copy of this piece in the order.
+    pub copy: usize,
+}
+
+/// Writes a cutting marker: every piece where it lies on a roll `roll_width` wide and `length`
+/// long, each labelled with its order and size. PDF is a one-page preview scaled to an A3
+/// landscape width (a marker is metres long); DXF-AAMA and HPGL are true scale for the cutter.
+pub fn export_marker(
+    name: &str,
+    pieces: &[MarkerPiece],
+    roll_width: f64,
+    length: f64,
+    format: Format,
+) -> Result<Export, Error> {
+    let sheet = Sheet::marker(name, pieces, roll_width, length)?;
+    let bytes = match format {
+        Format::Svg => svg::write(&sheet).into_bytes(),
+        Format::Pdf => pdf::write(&sheet, pdf::Layout::Preview),
+        Format::DxfAama => dxf::write(&sheet).into_bytes(),
+        Format::Hpgl => hpgl::write(&sheet).into_bytes(),
+        Format::Json => json::write(&sheet)?,
+        Format::PdfRoll => {
+            return Err(Error::InvalidOption {
+                option: "format".into(),
+                reason: "a marker is longer than a page; plot it at true scale from hpgl or dxf-aama, or preview it as pdf or svg".into(),
+            })
+        }
+    };
+    Ok(Export {
+        bytes,
+        media_type: format.media_type(),
+        extension: format.extension(),
+    })
+}
+
 /// Writes one pattern (one size).
 pub fn export(pattern: &Pattern, format: Format) -> Result<Export, Error> {
     write(std::slice::from_ref(pattern), &pattern.size, format)
@@ -157,15 +204,33 @@ const ROLL_WIDTH: f64 = 914.0;
 /// One piece of one size, placed on the sheet.
 pub(crate) struct Placed<'a> {
     pub piece: &'a Piece,
+    pub garment: &'a str,
     pub size: &'a str,
     pub size_index: usize,
+    /// On a marker: the order, its position among the marker's orders, and the piece's copy.
+    pub order: Option<(&'a str, usize, usize)>,
     /// Added to draft coordinates to get sheet coordinates.
     pub offset: Vec2,
     /// Cut line in draft coordinates.
     pub cut: Vec<Point>,
 }
 
-/// Pieces of every size laid out in rows; sizes of a piece share one placement.
+impl Placed<'_> {
+    /// The piece's name on the sheet, unique within it: piece and size, plus order and copy on
+    /// a marker (DXF block names, SVG ids).
+    pub fn tag(&self) -> String {
+        match self.order {
+            None => dxf::block_name(&self.piece.name, self.size),
+            Some((_, index, copy)) => dxf::block_name(
+                &self.piece.name,
+                &format!("{}_O{}_C{copy}", self.size, index + 1),
+            ),
+        }
+    }
+}
+
+/// Pieces of every size laid out in rows (sizes of a piece share one placement), or the pieces
+/// of a marker where they are cut.
 pub(crate) struct Sheet<'a> {
     pub garment: &'a str,
     pub sample_size: &'a str,
@@ -173,6 +238,8 @@ pub(crate) struct Sheet<'a> {
     pub placed: Vec<Placed<'a>>,
     pub width: f64,
     pub height: f64,
+    /// A marker's roll (from the origin to `width` x `height`), drawn in previews.
+    pub roll: bool,
 }
 
 impl<'a> Sheet<'a> {
@@ -210,8 +277,10 @@ impl<'a> Sheet<'a> {
             for (p, size, s, cut) in group {
                 placed.push(Placed {
                     piece: p,
+                    garment: &first.garment,
                     size,
                     size_index: s,
+                    order: None,
                     offset,
                     cut,
                 });
@@ -227,6 +296,54 @@ impl<'a> Sheet<'a> {
             placed,
             width,
             height: y + row_h + GAP,
+            roll: false,
+        })
+    }
+
+    fn marker(
+        name: &'a str,
+        pieces: &'a [MarkerPiece],
+        roll_width: f64,
+        length: f64,
+    ) -> Result<Sheet<'a>, Error> {
+        if pieces.is_empty() {
+            return Err(Error::Export {
+                format: "any",
+                reason: "the marker has no piece to cut".into(),
+            });
+        }
+        let mut orders: Vec<&str> = Vec::new();
+        let mut sizes: Vec<&str> = Vec::new();
+        let mut placed = Vec::with_capacity(pieces.len());
+        for m in pieces {
+            let index = orders
+                .iter()
+                .position(|o| *o == m.order)
+                .unwrap_or_else(|| {
+                    orders.push(&m.order);
+                    orders.len() - 1
+                });
+            if !sizes.contains(&m.size.as_str()) {
+                sizes.push(&m.size);
+            }
+            placed.push(Placed {
+                piece: &m.piece,
+                garment: &m.garment,
+                size: &m.size,
+                size_index: 0,
+                order: Some((&m.order, index, m.copy)),
+                offset: Vec2::ZERO,
+                cut: m.piece.cut_line()?,
+            });
+        }
+        Ok(Sheet {
+            garment: name,
+            sample_size: sizes.first().copied().unwrap_or("MTM"),
+            sizes,
+            placed,
+            width: length,
+            height: roll_width,
+            roll: true,
         })
     }
 }
@@ -241,14 +358,20 @@ pub(crate) fn bounds(points: &[Point]) -> Option<Rect> {
     )
 }
 
-/// Standard piece text (AAMA piece attributes), also used as labels in previews.
-pub(crate) fn piece_text(sheet: &Sheet, p: &Placed) -> [String; 4] {
-    [
+/// Standard piece text (AAMA piece attributes), also used as labels in previews; a marker's
+/// pieces also name their order and copy, so the cutter can bundle them per order.
+pub(crate) fn piece_text(p: &Placed) -> Vec<String> {
+    let mut text = vec![
         format!("Piece Name: {}", p.piece.name),
         format!("Size: {}", p.size),
         format!("Quantity: {}", p.piece.quantity),
-        format!("Category: {}", sheet.garment),
-    ]
+        format!("Category: {}", p.garment),
+    ];
+    if let Some((order, _, copy)) = p.order {
+        text.push(format!("Order: {order}"));
+        text.push(format!("Copy: {}", copy + 1));
+    }
+    text
 }
 
 #[cfg(test)]

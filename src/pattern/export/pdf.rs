@@ -27,7 +27,12 @@ pub(crate) enum Layout {
     A4Tiled,
     /// One page on a roll of this width (mm).
     Roll { width_mm: f64 },
+    /// One A3-landscape-wide page with the sheet scaled down to fit (a marker preview).
+    Preview,
 }
+
+/// Width of a preview page: A3 landscape (mm).
+const PREVIEW_WIDTH: f64 = 420.0;
 
 /// Rows and columns of A4 tiles for a sheet.
 pub(crate) fn tiles(width: f64, height: f64) -> (usize, usize) {
@@ -61,6 +66,13 @@ fn draw_sheet(sheet: &Sheet) -> Vec<u8> {
         }
         c.stroke();
     };
+    if sheet.roll {
+        c.set_stroke_rgb(0.5, 0.5, 0.5);
+        c.set_line_width(1.0);
+        c.set_dash_pattern([10.0, 5.0], 0.0);
+        c.rect(0.0, 0.0, sheet.width as f32, sheet.height as f32);
+        c.stroke();
+    }
     for p in &sheet.placed {
         let at = |q: Point| q + p.offset;
         let grey = (p.size_index % 4) as f32 * 0.2;
@@ -109,7 +121,7 @@ fn draw_sheet(sheet: &Sheet) -> Vec<u8> {
                 c.begin_text();
                 c.set_font(Name(b"F1"), 5.0);
                 c.next_line(x, y);
-                for t in piece_text(sheet, p) {
+                for t in piece_text(p) {
                     c.show(Str(ascii(&t).as_bytes()));
                     c.next_line(0.0, -7.0);
                 }
@@ -129,6 +141,8 @@ struct PageSpec {
     label: String,
     test_square: bool,
     marks: bool,
+    /// Sheet mm per page mm (1 at true scale).
+    scale: f64,
 }
 
 fn page_content(spec: &PageSpec, sheet_h: f64) -> Vec<u8> {
@@ -184,7 +198,15 @@ fn page_content(spec: &PageSpec, sheet_h: f64) -> Vec<u8> {
     c.end_path();
     // Form space is sheet mm with y up from the sheet's bottom: sheet (sx, sy) = form (sx, H - sy).
     let (ox, oy) = spec.sheet_origin;
-    c.transform([1.0, 0.0, 0.0, 1.0, ox as f32, (oy - sheet_h) as f32]);
+    let k = spec.scale as f32;
+    c.transform([
+        k,
+        0.0,
+        0.0,
+        k,
+        ox as f32,
+        (oy - sheet_h * spec.scale) as f32,
+    ]);
     c.x_object(Name(b"Sheet"));
     c.restore_state();
     c.finish()
@@ -209,6 +231,7 @@ pub(super) fn write(sheet: &Sheet, layout: Layout) -> Vec<u8> {
                 ),
                 test_square: true,
                 marks: false,
+                scale: 1.0,
             });
             let (step_x, step_y) = (A4.0 - 2.0 * MARGIN - OVERLAP, A4.1 - 2.0 * MARGIN - OVERLAP);
             for r in 0..rows {
@@ -225,6 +248,7 @@ pub(super) fn write(sheet: &Sheet, layout: Layout) -> Vec<u8> {
                         label: format!("Tile {row_name}{} of {rows} x {cols}", col + 1),
                         test_square: false,
                         marks: true,
+                        scale: 1.0,
                     });
                 }
             }
@@ -243,6 +267,27 @@ pub(super) fn write(sheet: &Sheet, layout: Layout) -> Vec<u8> {
                 ),
                 test_square: true,
                 marks: false,
+                scale: 1.0,
+            });
+        }
+        Layout::Preview => {
+            let scale = ((PREVIEW_WIDTH - 2.0 * MARGIN) / sheet.width.max(1.0)).min(1.0);
+            let top = 2.0 * MARGIN;
+            let size = (PREVIEW_WIDTH, sheet.height * scale + top + MARGIN);
+            specs.push(PageSpec {
+                size,
+                clip: (MARGIN, MARGIN, PREVIEW_WIDTH - MARGIN, size.1 - top),
+                sheet_origin: (MARGIN, size.1 - top),
+                label: format!(
+                    "{}: {:.0} x {:.0} mm at 1:{:.1}, a preview (cut from the DXF or HPGL file)",
+                    sheet.garment,
+                    sheet.width,
+                    sheet.height,
+                    1.0 / scale
+                ),
+                test_square: false,
+                marks: false,
+                scale,
             });
         }
     }
@@ -333,6 +378,38 @@ mod tests {
         assert!((mm(&page["width_mm"]) - 914.0).abs() < 0.01);
         // Every piece fits inside the printable roll width.
         assert!(mm(&page["form_bbox_mm"][0]) <= 914.0 - 10.0 + 20.0);
+    }
+
+    /// A marker 6 m long previews on one A3-wide page, scaled so the whole roll shows.
+    #[test]
+    fn a_marker_previews_on_one_page() {
+        use super::super::{export_marker, MarkerPiece};
+        let p = shirt();
+        let pieces: Vec<MarkerPiece> = p
+            .pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| MarkerPiece {
+                piece: piece.transformed(kurbo::Affine::translate((800.0 * i as f64, 700.0))),
+                garment: "shirt".into(),
+                size: "MTM".into(),
+                order: "o1".into(),
+                copy: 0,
+            })
+            .collect();
+        let bytes = export_marker("Marker m1", &pieces, 1500.0, 6000.0, Format::Pdf)
+            .unwrap()
+            .bytes;
+        let Some(report) = run_reference_tool("pattern_check_pdf.py", &bytes, "marker.pdf") else {
+            return;
+        };
+        let pages = report["pages"].as_array().unwrap();
+        assert_eq!(pages.len(), 1);
+        let mm = |v: &serde_json::Value| v.as_f64().unwrap();
+        let scale = 400.0 / 6000.0;
+        assert!((mm(&pages[0]["width_mm"]) - 420.0).abs() < 0.01);
+        assert!((mm(&pages[0]["height_mm"]) - (1500.0 * scale + 30.0)).abs() < 0.01);
+        assert_eq!(pages[0]["draws_form"], true);
     }
 
     #[test]

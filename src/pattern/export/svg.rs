@@ -48,12 +48,23 @@ pub(super) fn write(sheet: &Sheet) -> String {
         h = sheet.height,
         title = escape(&format!("{} {}", sheet.garment, sheet.sizes.join(" ")))
     );
+    if sheet.roll {
+        // The roll's selvedges and the marker's end, so the preview shows the fabric used.
+        let _ = writeln!(
+            s,
+            r##"<rect x="0" y="0" width="{:.2}" height="{:.2}" fill="#f4f1ea" stroke="#888888" stroke-width="1" stroke-dasharray="10 5"/>"##,
+            sheet.width, sheet.height
+        );
+    }
     for p in &sheet.placed {
         let colour = COLOURS[p.size_index % COLOURS.len()];
         let _ = writeln!(
             s,
             r#"<g id="{id}" stroke="{colour}" fill="{colour}" transform="translate({x:.2},{y:.2})">"#,
-            id = escape(&format!("{}-{}", p.piece.name, p.size)),
+            id = escape(&match p.order {
+                None => format!("{}-{}", p.piece.name, p.size),
+                Some(_) => p.tag(),
+            }),
             x = p.offset.x,
             y = p.offset.y
         );
@@ -105,7 +116,7 @@ pub(super) fn write(sheet: &Sheet) -> String {
         if p.size_index == 0 {
             if let Some(b) = bounds(&p.cut) {
                 let c = b.center();
-                for (i, t) in piece_text(sheet, p).iter().enumerate() {
+                for (i, t) in piece_text(p).iter().enumerate() {
                     let _ = writeln!(
                         s,
                         r#"<text x="{:.2}" y="{:.2}" stroke="none">{}</text>"#,
