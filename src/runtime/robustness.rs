@@ -200,6 +200,17 @@ fn every_truncation_and_byte_corruption_of_the_tiny_model_is_handled() {
 }
 
 #[test]
+fn inputs_the_fuzzer_found_are_errors() {
+    // A signed offset of i32::MIN, which flatbuffers' verifier negated with overflow.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/corpus/tflite_parse/verifier_soffset_min.tflite"
+    );
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(Model::from_bytes(&bytes, &Device::Cpu).is_err());
+}
+
+#[test]
 fn random_corruptions_of_a_real_model_are_handled() {
     let path = crate::models::for_tests().join("face_detection_short_range.tflite");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
