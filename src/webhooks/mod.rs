@@ -11,10 +11,10 @@
 
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use hmac::{Hmac, Mac};
-use http_body_util::Full;
-use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
+use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -49,7 +49,7 @@ impl From<sqlx::Error> for Error {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
-    /// Where to POST events: an `http://` URL.
+    /// Where to POST events: an `https://` (or `http://`) URL.
     pub url: String,
     /// Shared secret (16-200 characters) the signature is keyed with; never shown again.
     pub secret: String,
@@ -119,28 +119,23 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Checks a webhook URL: `http://host[:port]/path`.
-fn endpoint(url: &str) -> Result<Uri, Error> {
+/// Checks a webhook URL: `https://host[:port]/path` or `http://...`.
+fn endpoint(url: &str) -> Result<Url, Error> {
     if url.len() > 2000 {
         return Err(invalid("url", "must be at most 2000 characters"));
     }
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| invalid("url", format!("not a URL: {e}")))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(invalid(
-                "url",
-                "https delivery is not built in: give an http:// endpoint (for example a local relay that forwards over TLS)",
-            ))
-        }
-        _ => return Err(invalid("url", "must be an http:// URL")),
+    let parsed = Url::parse(url).map_err(|e| invalid("url", format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(invalid("url", "must be an https:// or http:// URL"));
     }
-    if uri.host().is_none_or(str::is_empty) {
+    // WHATWG parsing reads `http:///x` as host `x`; a URL written without a host is refused.
+    let written_host = url.split_once("://").map(|(_, rest)| rest);
+    if parsed.host_str().is_none_or(str::is_empty)
+        || written_host.is_none_or(|r| r.starts_with('/'))
+    {
         return Err(invalid("url", "has no host"));
     }
-    Ok(uri)
+    Ok(parsed)
 }
 
 /// Registers an endpoint for `tenant`'s order events.
@@ -339,53 +334,51 @@ pub async fn run(store: Store, settings: Delivery, poll: Duration) {
     }
 }
 
+/// The HTTP client deliveries share (connection reuse, TLS with the webpki roots). It follows
+/// no redirects: an endpoint answers for itself, and a redirect could point a signed event
+/// anywhere.
+fn client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let built = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("atelier-webhooks")
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    Ok(CLIENT.get_or_init(|| built))
+}
+
 /// Posts one event; any answer but 2xx is a failure.
 async fn post(due: &Due, timeout: Duration) -> Result<(), String> {
-    let uri = endpoint(&due.url).map_err(|e| e.to_string())?;
-    let host = uri.host().unwrap_or_default().to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let authority = uri
-        .authority()
-        .map_or_else(|| host.clone(), |a| a.as_str().to_owned());
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let url = endpoint(&due.url).map_err(|e| e.to_string())?;
     let event = due.id.split('/').next().unwrap_or_default().to_owned();
-    let request = Request::post(path)
-        .header("host", authority)
+    let response = client()?
+        .post(url)
+        .timeout(timeout)
         .header("content-type", "application/json")
-        .header("user-agent", "atelier-webhooks")
         .header("atelier-event", event)
         .header(
             "atelier-signature",
             signature(&due.secret, due.body.as_bytes()),
         )
-        .body(Full::new(std::io::Cursor::new(
-            due.body.clone().into_bytes(),
-        )))
-        .map_err(|e| e.to_string())?;
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("answered {status}"))
-        }
-    };
-    tokio::time::timeout(timeout, exchange)
+        .body(due.body.clone())
+        .send()
         .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
+        .map_err(|e| {
+            if e.is_timeout() {
+                format!("no answer within {timeout:?}")
+            } else {
+                format!("request: {e}")
+            }
+        })?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("answered {status}"))
+    }
 }
 
 #[cfg(test)]
@@ -402,15 +395,10 @@ mod tests {
     }
 
     #[test]
-    fn only_http_endpoints_with_a_host() {
+    fn only_http_and_https_endpoints_with_a_host() {
         assert!(endpoint("http://127.0.0.1:9000/hooks/atelier?x=1").is_ok());
-        for bad in [
-            "https://shop.example/hook",
-            "ftp://x/y",
-            "/relative",
-            "not a url",
-            "http:///x",
-        ] {
+        assert!(endpoint("https://shop.example/hook").is_ok());
+        for bad in ["ftp://x/y", "/relative", "not a url", "http:///x"] {
             assert!(
                 matches!(endpoint(bad), Err(Error::Invalid { ref field, .. }) if field == "url"),
                 "{bad}"
