@@ -47,6 +47,9 @@ pub struct Config {
     /// `ATELIER_MAX_WAIT_MS`, default 4) and how many requests may wait for inference before
     /// more are refused with 503 (`ATELIER_QUEUE_CAPACITY`, default 64).
     pub batching: BatchConfig,
+    /// Deliver webhooks to loopback and private addresses too (`ATELIER_WEBHOOK_ALLOW_PRIVATE`:
+    /// `true` or `false`, default `false`).
+    pub webhook_allow_private: bool,
     /// The fabrics orders may name (`ATELIER_FABRICS`: a CSV file; default the bundled
     /// `seeds/fabric/fabrics.csv`).
     pub fabrics: Arc<Catalog>,
@@ -143,6 +146,17 @@ impl Config {
             value: get("ATELIER_FABRICS").unwrap_or_default(),
             reason: e.to_string(),
         })?;
+        let webhook_allow_private = match var_or(&get, "ATELIER_WEBHOOK_ALLOW_PRIVATE", "false") {
+            (_, v) if v == "false" => false,
+            (_, v) if v == "true" => true,
+            (var, value) => {
+                return Err(ConfigError {
+                    var,
+                    value,
+                    reason: "must be true or false".into(),
+                })
+            }
+        };
         Ok(Self {
             addr,
             database_url,
@@ -157,6 +171,7 @@ impl Config {
                 max_wait: Duration::from_millis(max_wait_ms),
                 queue_capacity,
             },
+            webhook_allow_private,
             fabrics: Arc::new(fabrics),
         })
     }
@@ -227,6 +242,7 @@ mod tests {
             ("ATELIER_MAX_WAIT_MS", "soon"),
             ("ATELIER_QUEUE_CAPACITY", "0"),
             ("ATELIER_FABRICS", "/nonexistent/fabrics.csv"),
+            ("ATELIER_WEBHOOK_ALLOW_PRIVATE", "yes"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var);

@@ -204,7 +204,10 @@ async fn serve(config: Config) -> Result<()> {
     // Order events go out to the shops' webhooks from the outbox, also after a restart.
     tokio::spawn(atelier::webhooks::run(
         store.clone(),
-        atelier::webhooks::Delivery::default(),
+        atelier::webhooks::Delivery {
+            allow_private: state.config.webhook_allow_private,
+            ..atelier::webhooks::Delivery::default()
+        },
         std::time::Duration::from_secs(1),
     ));
     api::serve(listener, api::router(state), api::shutdown_signal()).await?;

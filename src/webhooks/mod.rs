@@ -79,6 +79,10 @@ pub struct Delivery {
     pub timeout: Duration,
     /// Most events taken per round.
     pub batch: i64,
+    /// Deliver to loopback, private, link-local and other non-public addresses too. Off by
+    /// default: a shop could otherwise make the service post into the operator's own network
+    /// (cloud metadata, databases); turn it on only where shops are trusted or for local tests.
+    pub allow_private: bool,
 }
 
 impl Default for Delivery {
@@ -90,6 +94,7 @@ impl Default for Delivery {
             max_attempts: 30,
             timeout: Duration::from_secs(10),
             batch: 32,
+            allow_private: false,
         }
     }
 }
@@ -280,9 +285,9 @@ pub async fn deliver_due(store: &Store, settings: &Delivery) -> Result<Round, Er
         }
     }
     let sends = taken.into_iter().map(|due| {
-        let timeout = settings.timeout;
+        let (timeout, allow_private) = (settings.timeout, settings.allow_private);
         tokio::spawn(async move {
-            let outcome = post(&due, timeout).await;
+            let outcome = post(&due, timeout, allow_private).await;
             (due, outcome)
         })
     });
@@ -336,25 +341,99 @@ pub async fn run(store: Store, settings: Delivery, poll: Duration) {
 
 /// The HTTP client deliveries share (connection reuse, TLS with the webpki roots). It follows
 /// no redirects: an endpoint answers for itself, and a redirect could point a signed event
-/// anywhere.
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    if let Some(c) = CLIENT.get() {
+/// anywhere. Unless `allow_private`, host names resolve to public addresses only, checked at
+/// connection time so that a name cannot be re-pointed between a check and the connection.
+fn client(allow_private: bool) -> Result<&'static reqwest::Client, String> {
+    static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
+    static ANY: OnceLock<reqwest::Client> = OnceLock::new();
+    let cell = if allow_private { &ANY } else { &PUBLIC };
+    if let Some(c) = cell.get() {
         return Ok(c);
     }
-    let built = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent("atelier-webhooks")
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    Ok(CLIENT.get_or_init(|| built))
+        .user_agent("atelier-webhooks");
+    if !allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    let built = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
+    Ok(cell.get_or_init(|| built))
+}
+
+/// Resolves host names with the system resolver, keeping public addresses only.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> =
+                found.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is a public unicast address: not loopback, private (RFC 1918, unique local),
+/// shared (RFC 6598), link-local (which holds cloud metadata services), unspecified, multicast
+/// or broadcast.
+fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (64..128).contains(&b);
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || shared
+                || a == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            let unique_local = first & 0xfe00 == 0xfc00;
+            let link_local = first & 0xffc0 == 0xfe80;
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || unique_local
+                || link_local)
+        }
+    }
+}
+
+/// The address a URL names directly (`http://10.0.0.7/`, `http://[::1]/`), if it does.
+fn literal_ip(url: &Url) -> Option<std::net::IpAddr> {
+    let host = url.host_str()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// Posts one event; any answer but 2xx is a failure.
-async fn post(due: &Due, timeout: Duration) -> Result<(), String> {
+async fn post(due: &Due, timeout: Duration, allow_private: bool) -> Result<(), String> {
     let url = endpoint(&due.url).map_err(|e| e.to_string())?;
+    // An address written in the URL is not resolved, so the resolver's check does not see it.
+    if let Some(ip) = literal_ip(&url) {
+        if !allow_private && !is_public(ip) {
+            return Err(format!("{ip} is not a public address"));
+        }
+    }
     let event = due.id.split('/').next().unwrap_or_default().to_owned();
-    let response = client()?
+    let response = client(allow_private)?
         .post(url)
         .timeout(timeout)
         .header("content-type", "application/json")
@@ -368,10 +447,16 @@ async fn post(due: &Due, timeout: Duration) -> Result<(), String> {
         .await
         .map_err(|e| {
             if e.is_timeout() {
-                format!("no answer within {timeout:?}")
-            } else {
-                format!("request: {e}")
+                return format!("no answer within {timeout:?}");
             }
+            // reqwest's own message is generic; the cause (refused address, TLS, DNS) is below.
+            let mut message = format!("request: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            message
         })?;
     let status = response.status();
     if status.is_success() {
@@ -392,6 +477,66 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn only_public_addresses_count_as_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(
+                !is_public(ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"))),
+                "{ip}"
+            );
+        }
+        for ip in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+            assert!(
+                is_public(ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"))),
+                "{ip}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn private_destinations_are_refused_unless_allowed() {
+        let due = |url: &str| Due {
+            id: "e1/1".into(),
+            body: "{}".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            url: url.into(),
+            secret: "0123456789abcdef".into(),
+        };
+        let quick = Duration::from_secs(2);
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "http://[::1]:9/hook",
+            "http://localhost:9/hook",
+        ] {
+            let err = post(&due(url), quick, false)
+                .await
+                .err()
+                .unwrap_or_default();
+            assert!(err.contains("public address"), "{url}: {err}");
+        }
+        // Allowed, the same loopback endpoint is tried (and here refused by the closed port).
+        let err = post(&due("http://127.0.0.1:9/hook"), quick, true)
+            .await
+            .err()
+            .unwrap_or_default();
+        assert!(!err.contains("public address"), "{err}");
     }
 
     #[test]
