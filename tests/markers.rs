@@ -858,4 +858,18 @@ async fn markers_avoid_defects_in_the_roll() {
     }
     let found = violations(&pieces, 1500.0, marker["length_mm"].as_f64().unwrap(), 3.0);
     assert!(found.is_empty(), "{found:#?}");
+    // The preview shows the flaw where the plan said it is.
+    let svg = text(
+        send(
+            &t.app,
+            get(
+                &format!("/v1/factory/markers/{id}/cut-file?format=svg"),
+                &factory,
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(svg.matches(r#"class="defect""#).count(), 1, "{svg}");
+    assert!(svg.contains("M200.00,400.00"), "the flaw's outline");
 }

@@ -678,6 +678,7 @@ pub fn cut_file(job: &CutJob, format: Format) -> Result<Export, Error> {
         &placed,
         job.marker.fabric.roll_width_mm,
         job.marker.length_mm,
+        &job.marker.defects,
         format,
     )
     .map_err(|e| match e {

@@ -281,6 +281,7 @@ mod tests {
             &pieces,
             1500.0,
             6000.0,
+            &[],
             Format::DxfAama,
         )
         .unwrap()

@@ -128,16 +128,19 @@ pub struct MarkerPiece {
 }
 
 /// Writes a cutting marker: every piece where it lies on a roll `roll_width` wide and `length`
-/// long, each labelled with its order and size. PDF is a one-page preview scaled to an A3
-/// landscape width (a marker is metres long); DXF-AAMA and HPGL are true scale for the cutter.
+/// long, each labelled with its order and size, and the roll's `defects` (polygons, mm, in the
+/// marker's coordinates) shaded in the SVG and PDF previews. PDF is a one-page preview scaled to
+/// an A3 landscape width (a marker is metres long); DXF-AAMA and HPGL are true scale for the
+/// cutter.
 pub fn export_marker(
     name: &str,
     pieces: &[MarkerPiece],
     roll_width: f64,
     length: f64,
+    defects: &[Vec<[f64; 2]>],
     format: Format,
 ) -> Result<Export, Error> {
-    let sheet = Sheet::marker(name, pieces, roll_width, length)?;
+    let sheet = Sheet::marker(name, pieces, roll_width, length, defects)?;
     let bytes = match format {
         Format::Svg => svg::write(&sheet).into_bytes(),
         Format::Pdf => pdf::write(&sheet, pdf::Layout::Preview),
@@ -240,6 +243,9 @@ pub(crate) struct Sheet<'a> {
     pub height: f64,
     /// A marker's roll (from the origin to `width` x `height`), drawn in previews.
     pub roll: bool,
+    /// Flaws in a marker's roll (polygons in sheet coordinates), drawn in previews only: the
+    /// cutter has nothing to cut there.
+    pub defects: Vec<Vec<Point>>,
 }
 
 impl<'a> Sheet<'a> {
@@ -297,6 +303,7 @@ impl<'a> Sheet<'a> {
             width,
             height: y + row_h + GAP,
             roll: false,
+            defects: Vec::new(),
         })
     }
 
@@ -305,6 +312,7 @@ impl<'a> Sheet<'a> {
         pieces: &'a [MarkerPiece],
         roll_width: f64,
         length: f64,
+        defects: &[Vec<[f64; 2]>],
     ) -> Result<Sheet<'a>, Error> {
         if pieces.is_empty() {
             return Err(Error::Export {
@@ -344,6 +352,10 @@ impl<'a> Sheet<'a> {
             width: length,
             height: roll_width,
             roll: true,
+            defects: defects
+                .iter()
+                .map(|zone| zone.iter().map(|&[x, y]| Point::new(x, y)).collect())
+                .collect(),
         })
     }
 }

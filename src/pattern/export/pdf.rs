@@ -73,6 +73,13 @@ fn draw_sheet(sheet: &Sheet) -> Vec<u8> {
         c.rect(0.0, 0.0, sheet.width as f32, sheet.height as f32);
         c.stroke();
     }
+    // Flaws in the roll, outlined in red.
+    c.set_stroke_rgb(0.84, 0.15, 0.16);
+    c.set_line_width(1.0);
+    c.set_dash_pattern([], 0.0);
+    for zone in &sheet.defects {
+        poly(&mut c, zone, true);
+    }
     for p in &sheet.placed {
         let at = |q: Point| q + p.offset;
         let grey = (p.size_index % 4) as f32 * 0.2;
@@ -397,7 +404,7 @@ mod tests {
                 copy: 0,
             })
             .collect();
-        let bytes = export_marker("Marker m1", &pieces, 1500.0, 6000.0, Format::Pdf)
+        let bytes = export_marker("Marker m1", &pieces, 1500.0, 6000.0, &[], Format::Pdf)
             .unwrap()
             .bytes;
         let Some(report) = run_reference_tool("pattern_check_pdf.py", &bytes, "marker.pdf") else {

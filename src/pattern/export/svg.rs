@@ -56,6 +56,13 @@ pub(super) fn write(sheet: &Sheet) -> String {
             sheet.width, sheet.height
         );
     }
+    for zone in &sheet.defects {
+        let _ = writeln!(
+            s,
+            r##"<path class="defect" d="{}" fill="#d62728" fill-opacity="0.25" stroke="#d62728" stroke-width="1"/>"##,
+            polygon(zone)
+        );
+    }
     for p in &sheet.placed {
         let colour = COLOURS[p.size_index % COLOURS.len()];
         let _ = writeln!(
