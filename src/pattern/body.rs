@@ -1,7 +1,7 @@
 //! The body measurement set a draft starts from (cm; weight in kg).
 //!
-//! Names are shared with the body-measurement area (`body::measures`), so the measurement
-//! service's JSON answer can be fed straight into a draft.
+//! The measures are the body-measurement area's own (`body::measures::Measure`), so the
+//! measurement service's JSON answer can be fed straight into a draft.
 
 use std::collections::BTreeMap;
 
@@ -9,100 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 
-/// One named body measurement (snake_case names, ISO 8559-1 meanings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Measure {
-    /// Height of the standing body (ISO 8559-1 5.1.1).
-    Stature,
-    /// Girth of the neck at its base.
-    NeckGirth,
-    /// Chest (bust) girth at the fullest part.
-    ChestGirth,
-    /// Natural waist girth.
-    WaistGirth,
-    /// Hip (seat) girth at the fullest part of the buttocks.
-    HipGirth,
-    /// Shoulder breadth between the acromion points.
-    ShoulderBreadth,
-    /// Shoulder length from the neck base to the acromion.
-    ShoulderLength,
-    /// Across-back width between the posterior armpit folds.
-    AcrossBack,
-    /// Back waist length from the cervicale to the waist.
-    BackWaistLength,
-    /// Arm length from the acromion to the wrist.
-    ArmLength,
-    /// Upper-arm girth.
-    UpperArmGirth,
-    /// Wrist girth.
-    WristGirth,
-    /// Thigh girth just below the gluteal fold.
-    ThighGirth,
-    /// Calf girth at the fullest part.
-    CalfGirth,
-    /// Inside leg length (crotch height).
-    InsideLeg,
-    /// Height of the waist above the floor.
-    WaistHeight,
-    /// Crotch length from front waist through the crotch to back waist.
-    CrotchLength,
-    /// Body weight in kg.
-    Weight,
-}
+pub use crate::body::measures::Measure;
 
+/// What drafting accepts of each measure.
 impl Measure {
-    /// Every measure of the set, in a stable order.
-    pub const ALL: [Measure; 18] = [
-        Measure::Stature,
-        Measure::NeckGirth,
-        Measure::ChestGirth,
-        Measure::WaistGirth,
-        Measure::HipGirth,
-        Measure::ShoulderBreadth,
-        Measure::ShoulderLength,
-        Measure::AcrossBack,
-        Measure::BackWaistLength,
-        Measure::ArmLength,
-        Measure::UpperArmGirth,
-        Measure::WristGirth,
-        Measure::ThighGirth,
-        Measure::CalfGirth,
-        Measure::InsideLeg,
-        Measure::WaistHeight,
-        Measure::CrotchLength,
-        Measure::Weight,
-    ];
-
-    /// The snake_case name used in JSON and in error messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Measure::Stature => "stature",
-            Measure::NeckGirth => "neck_girth",
-            Measure::ChestGirth => "chest_girth",
-            Measure::WaistGirth => "waist_girth",
-            Measure::HipGirth => "hip_girth",
-            Measure::ShoulderBreadth => "shoulder_breadth",
-            Measure::ShoulderLength => "shoulder_length",
-            Measure::AcrossBack => "across_back",
-            Measure::BackWaistLength => "back_waist_length",
-            Measure::ArmLength => "arm_length",
-            Measure::UpperArmGirth => "upper_arm_girth",
-            Measure::WristGirth => "wrist_girth",
-            Measure::ThighGirth => "thigh_girth",
-            Measure::CalfGirth => "calf_girth",
-            Measure::InsideLeg => "inside_leg",
-            Measure::WaistHeight => "waist_height",
-            Measure::CrotchLength => "crotch_length",
-            Measure::Weight => "weight",
-        }
-    }
-
-    /// Looks a measure up by its snake_case name.
-    pub fn from_name(name: &str) -> Option<Measure> {
-        Measure::ALL.into_iter().find(|m| m.name() == name)
-    }
-
     /// Range a real adult's value falls in (cm, or kg for weight); outside it the value is
     /// rejected as a typo or a unit mix-up (mm, inches) rather than drafted.
     fn plausible(self) -> (f64, f64) {
