@@ -2,9 +2,10 @@
 //! (model_selection 0) and `FaceMesh` (static images, no attention refinement)
 //! solutions compute them: every detected face gets a 468-point mesh.
 
-use super::anchors::{self, Anchor, AnchorOptions, DecodeOptions, Detection};
-use super::image::{letterbox, warp_to_tensor, Border, RotatedRect};
-use super::pose::{normalize_radians, remove_letterbox};
+use super::anchors::{AnchorOptions, Detection};
+use super::detector::Detector;
+use super::image::{warp_to_tensor, Border, RotatedRect};
+use super::pose::normalize_radians;
 use super::{model_files, sigmoid, Error, NamedModel};
 use candle_core::Device;
 use image::RgbImage;
@@ -17,9 +18,7 @@ const MESH_SIZE: usize = 192;
 pub const MESH_POINTS: usize = 468;
 /// Keypoints of a face detection: right eye, left eye, nose tip, mouth, right ear, left ear.
 pub const NUM_KEYPOINTS: usize = 6;
-const MIN_DETECTION_SCORE: f32 = 0.5;
 const MIN_FACE_PRESENCE: f32 = 0.5;
-const NMS_IOU: f32 = 0.3;
 const ROI_SCALE: f32 = 1.5;
 
 /// Axis-aligned face box in pixels.
@@ -64,9 +63,8 @@ pub struct FaceResult {
 /// BlazeFace short-range detector + FaceMesh landmark model.
 #[derive(Debug)]
 pub struct FaceMesher {
-    detector: NamedModel,
+    detector: Detector,
     mesher: NamedModel,
-    anchors: Vec<Anchor>,
 }
 
 impl FaceMesher {
@@ -85,16 +83,20 @@ impl FaceMesher {
 
     pub(super) fn new(detector: NamedModel, mesher: NamedModel) -> Self {
         FaceMesher {
-            detector,
+            detector: Detector::new(
+                detector,
+                &AnchorOptions::face_detection_short_range(),
+                DETECTOR_SIZE,
+                NUM_KEYPOINTS,
+            ),
             mesher,
-            anchors: anchors::generate(&AnchorOptions::face_detection_short_range()),
         }
     }
 
     /// Detects faces and computes a mesh for each (all crops in one batch).
     pub fn detect(&self, image: &RgbImage) -> Result<FaceResult, Error> {
         let (width, height) = image.dimensions();
-        let detections = self.detect_faces(image)?;
+        let detections = self.detector.detect(image)?;
         let rois: Vec<RotatedRect> = detections
             .iter()
             .map(|d| roi_from_detection(d, width, height))
@@ -121,48 +123,6 @@ impl FaceMesher {
             height,
             faces,
         })
-    }
-
-    fn detect_faces(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
-        let (width, height) = image.dimensions();
-        let (padded, pad) = letterbox(
-            &RotatedRect::full_image(width, height),
-            DETECTOR_SIZE,
-            DETECTOR_SIZE,
-        );
-        let input = warp_to_tensor(
-            image,
-            &padded,
-            DETECTOR_SIZE,
-            DETECTOR_SIZE,
-            Border::Zero,
-            (-1.0, 1.0),
-        );
-        let n = self.anchors.len();
-        let out = self
-            .detector
-            .run(input, 1, (DETECTOR_SIZE, DETECTOR_SIZE), &[n * 16, n])?;
-        let [boxes, scores] = out.as_slice() else {
-            return Err(Error::Output {
-                model: self.detector.name,
-                detail: "expected 2 outputs".into(),
-            });
-        };
-        let options = DecodeOptions {
-            num_coords: 16,
-            num_keypoints: NUM_KEYPOINTS,
-            scale: DETECTOR_SIZE as f32,
-            score_clipping: 100.0,
-            min_score: MIN_DETECTION_SCORE,
-        };
-        let detections = anchors::weighted_nms(
-            anchors::decode(boxes, scores, &self.anchors, &options),
-            NMS_IOU,
-        );
-        Ok(detections
-            .into_iter()
-            .map(|d| remove_letterbox(d, &pad))
-            .collect())
     }
 
     /// Runs FaceMesh on every ROI in one batch.

@@ -5,6 +5,7 @@
 //! (EXIF-oriented) input image.
 
 pub mod anchors;
+mod detector;
 pub mod face;
 pub mod image;
 pub mod overlay;

@@ -3,7 +3,8 @@
 //! its keypoints give a rotated ROI, and `pose_landmark_full` predicts 33
 //! landmarks, world landmarks and a segmentation mask inside it.
 
-use super::anchors::{self, Anchor, AnchorOptions, DecodeOptions, Detection};
+use super::anchors::{AnchorOptions, Detection};
+use super::detector::Detector;
 use super::image::{letterbox, unwarp_mask, warp_to_tensor, Border, Mask, RotatedRect};
 use super::{model_files, sigmoid, Error, NamedModel};
 use candle_core::Device;
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const DETECTOR_SIZE: usize = 224;
+/// Detector keypoints: mid-hip, full-body scale point, mid-shoulder, upper-body point.
+const DETECTOR_KEYPOINTS: usize = 4;
 const LANDMARK_SIZE: usize = 256;
 const HEATMAP_SIZE: usize = 64;
 /// Landmarks the model predicts: 33 body points + 6 auxiliary (ROI) points.
@@ -19,10 +22,8 @@ const MODEL_LANDMARKS: usize = 39;
 /// Body landmarks returned.
 pub const NUM_LANDMARKS: usize = 33;
 const HEATMAP_KERNEL: usize = 7;
-const MIN_DETECTION_SCORE: f32 = 0.5;
 const MIN_POSE_PRESENCE: f32 = 0.5;
 const MIN_HEATMAP_CONFIDENCE: f32 = 0.5;
-const NMS_IOU: f32 = 0.3;
 const ROI_SCALE: f32 = 1.25;
 
 /// Names of the 33 landmarks, in model order.
@@ -108,9 +109,8 @@ pub struct PoseResult {
 /// BlazePose detector + full landmark model.
 #[derive(Debug)]
 pub struct PoseLandmarker {
-    detector: NamedModel,
+    detector: Detector,
     landmarker: NamedModel,
-    anchors: Vec<Anchor>,
 }
 
 impl PoseLandmarker {
@@ -124,9 +124,13 @@ impl PoseLandmarker {
 
     pub(super) fn new(detector: NamedModel, landmarker: NamedModel) -> Self {
         PoseLandmarker {
-            detector,
+            detector: Detector::new(
+                detector,
+                &AnchorOptions::pose_detection(),
+                DETECTOR_SIZE,
+                DETECTOR_KEYPOINTS,
+            ),
             landmarker,
-            anchors: anchors::generate(&AnchorOptions::pose_detection()),
         }
     }
 
@@ -225,61 +229,7 @@ impl PoseLandmarker {
 
     /// Runs the detector and returns the best person in normalised image coordinates.
     fn detect_person(&self, image: &RgbImage) -> Result<Option<Detection>, Error> {
-        let (width, height) = image.dimensions();
-        let (padded, pad) = letterbox(
-            &RotatedRect::full_image(width, height),
-            DETECTOR_SIZE,
-            DETECTOR_SIZE,
-        );
-        let input = warp_to_tensor(
-            image,
-            &padded,
-            DETECTOR_SIZE,
-            DETECTOR_SIZE,
-            Border::Zero,
-            (-1.0, 1.0),
-        );
-        let n = self.anchors.len();
-        let out = self
-            .detector
-            .run(input, 1, (DETECTOR_SIZE, DETECTOR_SIZE), &[n * 12, n])?;
-        let [boxes, scores] = out.as_slice() else {
-            return Err(Error::Output {
-                model: self.detector.name,
-                detail: "expected 2 outputs".into(),
-            });
-        };
-        let options = DecodeOptions {
-            num_coords: 12,
-            num_keypoints: 4,
-            scale: DETECTOR_SIZE as f32,
-            score_clipping: 100.0,
-            min_score: MIN_DETECTION_SCORE,
-        };
-        let detections = anchors::weighted_nms(
-            anchors::decode(boxes, scores, &self.anchors, &options),
-            NMS_IOU,
-        );
-        Ok(detections
-            .into_iter()
-            .next()
-            .map(|d| remove_letterbox(d, &pad)))
-    }
-}
-
-/// Maps a detection from the letterboxed tensor back to the image (normalised).
-pub(crate) fn remove_letterbox(d: Detection, pad: &super::image::Letterbox) -> Detection {
-    Detection {
-        score: d.score,
-        xmin: pad.unpad_x(d.xmin),
-        ymin: pad.unpad_y(d.ymin),
-        width: d.width * pad.scale_x(),
-        height: d.height * pad.scale_y(),
-        keypoints: d
-            .keypoints
-            .iter()
-            .map(|k| [pad.unpad_x(k[0]), pad.unpad_y(k[1])])
-            .collect(),
+        Ok(self.detector.detect(image)?.into_iter().next())
     }
 }
 
