@@ -10,7 +10,6 @@ use atelier::body::photos::measure_photos;
 use atelier::body::predict::predict_csv_file;
 use atelier::body::silhouette::Mask;
 use atelier::config::Config;
-use atelier::vision;
 use clap::{Args, Subcommand};
 
 /// `atelier body ...`.
@@ -122,9 +121,8 @@ pub fn measure(args: MeasureArgs, config: &Config) -> Result<()> {
     let model = BodyModel::bundled()?;
     let (estimate, picture) = match (&args.front, &args.side, &args.front_mask, &args.side_mask) {
         (Some(front), Some(side), _, _) => {
-            let limits = super::decode_limits(config);
-            let front = vision::open(front, &limits)?;
-            let side = vision::open(side, &limits)?;
+            let front = super::open_image(front, config)?;
+            let side = super::open_image(side, config)?;
             let vision = super::load_vision(config)?;
             let measured = measure_photos(
                 &vision,

@@ -32,6 +32,12 @@ pub fn decode_limits(config: &Config) -> atelier::vision::DecodeLimits {
     }
 }
 
+/// Decodes the photo at `path` within the configured limits, naming the file on failure.
+pub fn open_image(path: &Path, config: &Config) -> Result<image::RgbImage> {
+    atelier::vision::open(path, &decode_limits(config))
+        .with_context(|| format!("reading the photo {}", path.display()))
+}
+
 /// Writes `text` to `path`, naming the file on failure.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))

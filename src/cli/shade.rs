@@ -6,7 +6,6 @@ use anyhow::{bail, Context, Result};
 use atelier::config::Config;
 use atelier::shade::photo::analyse_photo;
 use atelier::shade::{self, Catalog, ShadeOptions};
-use atelier::vision;
 use clap::Args;
 
 /// `atelier shade IMAGE`.
@@ -52,7 +51,7 @@ pub fn parse_corners(text: &str) -> Result<[[f64; 2]; 4]> {
 /// Runs shade matching on the largest face of the photo.
 pub fn run(args: ShadeArgs, config: &Config) -> Result<()> {
     let _ = args.json;
-    let img = vision::open(&args.image, &super::decode_limits(config))?;
+    let img = super::open_image(&args.image, config)?;
     let custom;
     let catalog: &Catalog = match &args.catalog {
         Some(path) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use atelier::config::Config;
-use atelier::vision::{self, overlay};
+use atelier::vision::overlay;
 use clap::Args;
 
 /// `atelier pose IMAGE`.
@@ -49,7 +49,7 @@ pub struct SegmentArgs {
 /// Runs pose landmarking.
 pub fn pose(args: PoseArgs, config: &Config) -> Result<()> {
     let _ = args.json;
-    let img = vision::open(&args.image, &super::decode_limits(config))?;
+    let img = super::open_image(&args.image, config)?;
     let vision = super::load_vision(config)?;
     let result = vision.pose.detect(&img)?;
     println!("{}", serde_json::to_string(&result)?);
@@ -73,7 +73,7 @@ pub fn pose(args: PoseArgs, config: &Config) -> Result<()> {
 /// Runs face detection and the face mesh.
 pub fn face(args: FaceArgs, config: &Config) -> Result<()> {
     let _ = args.json;
-    let img = vision::open(&args.image, &super::decode_limits(config))?;
+    let img = super::open_image(&args.image, config)?;
     let vision = super::load_vision(config)?;
     let result = vision.face.detect(&img)?;
     println!("{}", serde_json::to_string(&result)?);
@@ -87,7 +87,7 @@ pub fn face(args: FaceArgs, config: &Config) -> Result<()> {
 
 /// Runs selfie segmentation.
 pub fn segment(args: SegmentArgs, config: &Config) -> Result<()> {
-    let img = vision::open(&args.image, &super::decode_limits(config))?;
+    let img = super::open_image(&args.image, config)?;
     let vision = super::load_vision(config)?;
     let mask = vision.selfie.segment(&img)?;
     mask.to_gray_image()
