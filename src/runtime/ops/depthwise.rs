@@ -44,6 +44,17 @@ impl CustomOp1 for DepthwiseConv {
             self.kh * self.kw * c,
         )?;
         check_len(self.name(), "bias", self.bias.len(), c)?;
+        let plan = self.plan(h, w, c)?;
+        let (oh, ow) = plan.out_dims;
+        let mut out = vec![0f32; n * oh * ow * c];
+        plan.run(input, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, c))))
+    }
+}
+
+impl DepthwiseConv {
+    /// The geometry of a call on `h` x `w` x `c` images.
+    fn plan(&self, h: usize, w: usize, c: usize) -> candle_core::Result<Plan<'_>> {
         let win = &self.window;
         let geometry = |size, k, stride, dilation| {
             output_geometry(size, k, stride, dilation, win.padding).ok_or_else(|| {
@@ -58,7 +69,7 @@ impl CustomOp1 for DepthwiseConv {
         let (ow, pad_left) = geometry(w + left + right, self.kw, win.stride_w, win.dilation_w)?;
         let (pad_top, pad_left) = (pad_top + top, pad_left + left);
         // Output columns whose tap `kx` lands inside the input, per kx: computed once so the
-        // pixel loop below has no bounds logic and its channel loop vectorises.
+        // pixel loops have no bounds logic and their channel loops vectorise.
         let columns: Vec<(usize, usize)> = (0..self.kw)
             .map(|kx| {
                 let offset = kx * win.dilation_w;
@@ -70,37 +81,23 @@ impl CustomOp1 for DepthwiseConv {
                 (lo, hi.max(lo))
             })
             .collect();
-        // Each tap's weights repeated across an output row (stride-1 path only).
-        let tiled: Vec<f32> = if win.stride_w == 1 {
-            self.weights
-                .chunks_exact(c.max(1))
-                .flat_map(|k| k.iter().copied().cycle().take(ow * c))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut out = vec![0f32; n * oh * ow * c];
-        let plan = Plan {
+        Ok(Plan {
             op: self,
             dims: (h, w, c),
             out_dims: (oh, ow),
             pad: (pad_top, pad_left),
-            columns: &columns,
-            tiled: &tiled,
-        };
-        plan.run(input, &mut out);
-        Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, c))))
+            columns,
+        })
     }
 }
 
-/// One depthwise call's geometry, precomputed by [`DepthwiseConv::cpu_fwd`].
+/// One depthwise call's geometry, from [`DepthwiseConv::plan`].
 struct Plan<'a> {
     op: &'a DepthwiseConv,
     dims: (usize, usize, usize),
     out_dims: (usize, usize),
     pad: (usize, usize),
-    columns: &'a [(usize, usize)],
-    tiled: &'a [f32],
+    columns: Vec<(usize, usize)>,
 }
 
 /// How a multiply-add is computed in the loops: fused where the CPU has FMA.
@@ -131,34 +128,197 @@ impl MulAdd for Fused {
 }
 
 impl Plan<'_> {
-    /// The crate is built for baseline x86-64 (SSE2, 4 lanes); the same loops compiled with AVX2
-    /// and FMA run 8 lanes wide with fused multiply-adds, so that copy is picked at run time when
-    /// the CPU has them. (No crate offers a runtime-dispatched NHWC depthwise kernel.)
+    /// The crate is built for baseline x86-64 (SSE2, 4 lanes). Where the CPU has AVX-512, a
+    /// kernel written with its intrinsics keeps each output pixel's 16-channel block in a
+    /// register through all taps (as XNNPACK's depthwise kernels do) and masks the channel tail;
+    /// otherwise the portable row loops below run, compiled with AVX2 and FMA (8 lanes, fused
+    /// multiply-adds) when the CPU has them. (No crate offers a runtime-dispatched NHWC depthwise
+    /// kernel.)
     fn run(&self, input: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { self.run_avx512(input, out) };
+            return;
+        }
+        let tiled = self.tiled();
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { self.run_avx2(input, out) };
+            unsafe { self.run_avx2(input, out, &tiled) };
             return;
         }
-        self.rows::<Separate>(input, out);
+        self.rows::<Separate>(input, out, &tiled);
+    }
+
+    /// Each tap's weights repeated across an output row, for the stride-1 row loops.
+    fn tiled(&self) -> Vec<f32> {
+        let (_, _, c) = self.dims;
+        let (_, ow) = self.out_dims;
+        if self.op.window.stride_w != 1 {
+            return Vec::new();
+        }
+        self.op
+            .weights
+            .chunks_exact(c.max(1))
+            .flat_map(|k| k.iter().copied().cycle().take(ow * c))
+            .collect()
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, input: &[f32], out: &mut [f32]) {
-        self.rows::<Fused>(input, out);
+    unsafe fn run_avx2(&self, input: &[f32], out: &mut [f32], tiled: &[f32]) {
+        self.rows::<Fused>(input, out, tiled);
     }
 
-    #[inline(always)]
-    fn rows<M: MulAdd>(&self, input: &[f32], out: &mut [f32]) {
+    /// One output pixel at a time; per 16-channel block, the taps inside the input accumulate
+    /// in one register from the bias, then the activation's clamp and one (masked) store.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&self, input: &[f32], out: &mut [f32]) {
+        use std::arch::x86_64::{
+            _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps,
+            _mm512_min_ps, _mm512_set1_ps,
+        };
         let op = self.op;
         let win = &op.window;
         let (h, w, c) = self.dims;
         let (oh, ow) = self.out_dims;
         let (pad_top, pad_left) = self.pad;
-        let (columns, tiled) = (self.columns, self.tiled);
+        let n = out.len() / (oh * ow * c).max(1);
+        // The loads and stores below index these slices by pointer; their lengths are what
+        // `cpu_fwd` checked against the shapes.
+        assert!(
+            input.len() >= n * h * w * c
+                && out.len() == n * oh * ow * c
+                && op.weights.len() == op.kh * op.kw * c
+                && op.bias.len() == c,
+            "depthwise: buffer sizes do not match the plan"
+        );
+        let (low, high) = match op.activation {
+            Activation::Relu => (0.0, f32::INFINITY),
+            Activation::Relu6 => (0.0, 6.0),
+            Activation::ReluN1To1 => (-1.0, 1.0),
+            Activation::None | Activation::Tanh => (f32::NEG_INFINITY, f32::INFINITY),
+        };
+        let (low, high) = (_mm512_set1_ps(low), _mm512_set1_ps(high));
+        let blocks = c.div_ceil(16);
+        let tail = c - (blocks.max(1) - 1) * 16;
+        let tail_mask: u16 = if tail >= 16 {
+            u16::MAX
+        } else {
+            (1 << tail) - 1
+        };
+        let (x_ptr, k_ptr, b_ptr) = (input.as_ptr(), op.weights.as_ptr(), op.bias.as_ptr());
+        // Output columns whose every tap lands inside the input: no bounds logic there.
+        let span = (op.kw - 1) * win.dilation_w;
+        let inner_lo = pad_left.div_ceil(win.stride_w).min(ow);
+        let inner_hi = (w + pad_left)
+            .checked_sub(span + 1)
+            .map_or(0, |last| last / win.stride_w + 1)
+            .clamp(inner_lo, ow);
+        let mut taps_y = Vec::with_capacity(op.kh);
+        for b in 0..n {
+            for oy in 0..oh {
+                // Filter rows inside the input for this output row.
+                taps_y.clear();
+                taps_y.extend((0..op.kh).filter_map(|ky| {
+                    (oy * win.stride_h + ky * win.dilation_h)
+                        .checked_sub(pad_top)
+                        .filter(|&iy| iy < h)
+                        .map(|iy| (ky, (b * h + iy) * w))
+                }));
+                let out_row = (b * oh + oy) * ow;
+                let mut ox = 0;
+                while ox < ow {
+                    if ox >= inner_lo && ox + 4 <= inner_hi {
+                        // Four inner pixels at once: four independent accumulators share each
+                        // weight load.
+                        for block in 0..blocks {
+                            let ch = block * 16;
+                            let mask = if block + 1 == blocks {
+                                tail_mask
+                            } else {
+                                u16::MAX
+                            };
+                            let bias = _mm512_maskz_loadu_ps(mask, b_ptr.add(ch));
+                            let mut acc = [bias; 4];
+                            for &(ky, row) in &taps_y {
+                                for kx in 0..op.kw {
+                                    let k = _mm512_maskz_loadu_ps(
+                                        mask,
+                                        k_ptr.add((ky * op.kw + kx) * c + ch),
+                                    );
+                                    let ix = ox * win.stride_w + kx * win.dilation_w - pad_left;
+                                    for (j, acc) in acc.iter_mut().enumerate() {
+                                        let at = (row + ix + j * win.stride_w) * c + ch;
+                                        let x = _mm512_maskz_loadu_ps(mask, x_ptr.add(at));
+                                        *acc = _mm512_fmadd_ps(x, k, *acc);
+                                    }
+                                }
+                            }
+                            for (j, acc) in acc.into_iter().enumerate() {
+                                let v = _mm512_min_ps(_mm512_max_ps(acc, low), high);
+                                let at = (out_row + ox + j) * c + ch;
+                                _mm512_mask_storeu_ps(out.as_mut_ptr().add(at), mask, v);
+                            }
+                        }
+                        ox += 4;
+                        continue;
+                    }
+                    // An edge pixel: only the filter columns inside the input.
+                    let kx_lo = self
+                        .columns
+                        .iter()
+                        .position(|&(lo, hi)| lo <= ox && ox < hi);
+                    let kx_hi = self
+                        .columns
+                        .iter()
+                        .rposition(|&(lo, hi)| lo <= ox && ox < hi);
+                    for block in 0..blocks {
+                        let ch = block * 16;
+                        let mask = if block + 1 == blocks {
+                            tail_mask
+                        } else {
+                            u16::MAX
+                        };
+                        let mut acc = _mm512_maskz_loadu_ps(mask, b_ptr.add(ch));
+                        if let (Some(kx_lo), Some(kx_hi)) = (kx_lo, kx_hi) {
+                            for &(ky, row) in &taps_y {
+                                for kx in kx_lo..=kx_hi {
+                                    let ix = ox * win.stride_w + kx * win.dilation_w - pad_left;
+                                    let x =
+                                        _mm512_maskz_loadu_ps(mask, x_ptr.add((row + ix) * c + ch));
+                                    let k = _mm512_maskz_loadu_ps(
+                                        mask,
+                                        k_ptr.add((ky * op.kw + kx) * c + ch),
+                                    );
+                                    acc = _mm512_fmadd_ps(x, k, acc);
+                                }
+                            }
+                        }
+                        acc = _mm512_min_ps(_mm512_max_ps(acc, low), high);
+                        let at = (out_row + ox) * c + ch;
+                        _mm512_mask_storeu_ps(out.as_mut_ptr().add(at), mask, acc);
+                    }
+                    ox += 1;
+                }
+                if op.activation == Activation::Tanh {
+                    activate(&mut out[out_row * c..(out_row + ow) * c], op.activation);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn rows<M: MulAdd>(&self, input: &[f32], out: &mut [f32], tiled: &[f32]) {
+        let op = self.op;
+        let win = &op.window;
+        let (h, w, c) = self.dims;
+        let (oh, ow) = self.out_dims;
+        let (pad_top, pad_left) = self.pad;
+        let columns = &self.columns;
         for (b, image) in out.chunks_exact_mut(oh * ow * c).enumerate() {
             let src = &input[b * h * w * c..(b + 1) * h * w * c];
             for (oy, row) in image.chunks_exact_mut(ow * c).enumerate() {
@@ -215,7 +375,7 @@ mod tests {
     /// Compares with candle's own grouped NCHW convolution (slow but independent).
     #[test]
     fn matches_candle_grouped_conv() -> candle_core::Result<()> {
-        let (n, h, w, c, k) = (2usize, 7usize, 6usize, 5usize, 3usize);
+        let (n, h, w, c, k) = (2usize, 7usize, 13usize, 21usize, 3usize);
         let device = Device::Cpu;
         let input: Vec<f32> = (0..n * h * w * c)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
@@ -266,6 +426,21 @@ mod tests {
                 .max(0)?
                 .to_scalar::<f32>()?;
             assert!(diff < 1e-5, "stride {stride} {padding:?}: max diff {diff}");
+            // The portable loops (what CPUs without AVX-512 or AVX2 run) agree with the kernel
+            // this CPU dispatched to.
+            let plan = op.plan(h, w, c)?;
+            let mut portable = vec![0f32; n * oh * ow * c];
+            plan.rows::<Separate>(&input, &mut portable, &plan.tiled());
+            let dispatched = ours.flatten_all()?.to_vec1::<f32>()?;
+            let worst = portable
+                .iter()
+                .zip(&dispatched)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                worst < 1e-5,
+                "stride {stride} {padding:?}: portable differs by {worst}"
+            );
             if stride == 1 && padding == Padding::Same {
                 // A folded PAD of 1 around a VALID 3x3 is the same as SAME.
                 let folded = DepthwiseConv {
