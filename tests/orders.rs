@@ -325,12 +325,17 @@ async fn postgres_orders_are_idempotent_and_race_free() {
         .unwrap();
     let new: NewOrder = serde_json::from_str(&ORDER.replace("factory-a", "fac")).unwrap();
     let fabrics = std::sync::Arc::new(Catalog::bundled().unwrap());
+    let intake = orders::Intake::new(store.clone());
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (store, shop, new, fabrics) =
-            (store.clone(), shop.id.clone(), new.clone(), fabrics.clone());
+        let (intake, shop, new, fabrics) = (
+            intake.clone(),
+            shop.id.clone(),
+            new.clone(),
+            fabrics.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            orders::create(&store, &fabrics, &shop, "same", &new)
+            orders::create(&intake, &fabrics, &shop, "same", &new)
                 .await
                 .map(|c| c.order.id)
         }));

@@ -50,6 +50,8 @@ pub struct AppState {
     pub store: Store,
     /// The validated configuration.
     pub config: Arc<Config>,
+    /// Writes new orders, many per transaction.
+    pub orders: crate::orders::Intake,
     vision: Arc<OnceLock<Arc<Vision>>>,
     body_model: Arc<OnceLock<Arc<BodyModel>>>,
     rate_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
@@ -70,6 +72,7 @@ impl AppState {
         Self {
             heavy_tasks,
             heavy_waiting: Arc::default(),
+            orders: crate::orders::Intake::new(store.clone()),
             store,
             config: Arc::new(config),
             vision: Arc::new(OnceLock::new()),

@@ -60,7 +60,7 @@ pub async fn create(
             ApiError::BadRequest("the Idempotency-Key header is required on POST /v1/orders".into())
         })?;
     let created = orders::create(
-        &state.store,
+        &state.orders,
         &state.config.fabrics,
         &who.tenant_id,
         key,

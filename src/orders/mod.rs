@@ -6,10 +6,12 @@
 
 pub mod cutting;
 pub mod fabric;
+mod intake;
 pub mod markers;
 mod state;
 mod store;
 
+pub use intake::Intake;
 pub use state::{Mover, OrderState};
 pub use store::{cancel, create, events, get, list, move_state, Created, Viewer};
 

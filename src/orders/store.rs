@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
 use super::fabric::Catalog;
+use super::intake::Intake;
 use super::{cutting, invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
 use crate::store::{get as column, new_id, now_ms, Store, TenantId};
 use crate::webhooks;
@@ -44,7 +45,7 @@ pub(super) const COLUMNS: &str = "id, customer_ref, garment, options, measuremen
 /// and the garment must draft from the measurements and options with every piece fitting
 /// across the fabric's roll, so that an accepted order can always be cut.
 pub async fn create(
-    store: &Store,
+    intake: &Intake,
     fabrics: &Catalog,
     tenant: &TenantId,
     idempotency_key: &str,
@@ -54,6 +55,7 @@ pub async fn create(
         return Err(invalid("Idempotency-Key", "must be 1-200 characters"));
     }
     new.validate()?;
+    let store = intake.store();
     let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(new).unwrap_or_default()));
     if let Some(found) = by_key(store, tenant, idempotency_key, &request_hash).await? {
         return Ok(found);
@@ -113,45 +115,127 @@ pub async fn create(
         .await?
         .ok_or_else(|| invalid("factory", format!("{:?} is not a factory", new.factory)))?;
 
-    let id = new_id();
     let now = now_ms();
-    let mut tx = store.pool().begin().await?;
+    let order = Order {
+        id: new_id(),
+        customer_ref: new.customer_ref.clone(),
+        garment: new.garment.clone(),
+        options: new.options.clone(),
+        measurements,
+        measurement_record_id: record_id,
+        fabric: new.fabric.clone(),
+        quantity: new.quantity,
+        due_date: new.due_date.clone(),
+        state: OrderState::Received,
+        created_at: now,
+        updated_at: now,
+    };
+    let row = NewRow {
+        id: order.id.clone(),
+        tenant: tenant.0.clone(),
+        factory: factory.0,
+        idempotency_key: idempotency_key.to_owned(),
+        request_hash: request_hash.clone(),
+        customer_ref: order.customer_ref.clone(),
+        garment: order.garment.clone(),
+        options: json(&order.options),
+        measurements: json(&order.measurements),
+        measurement_record_id: order.measurement_record_id.clone(),
+        fabric: order.fabric.clone(),
+        quantity: order.quantity,
+        due_date: order.due_date.clone(),
+        at: now,
+    };
+    if intake.write(row).await? {
+        return Ok(Created {
+            order,
+            replayed: false,
+        });
+    }
+    // A concurrent request with the same key got there first: answer with its order.
+    by_key(store, tenant, idempotency_key, &request_hash)
+        .await?
+        .ok_or(Error::Internal(
+            "an order with this Idempotency-Key was written but cannot be read".into(),
+        ))
+}
+
+/// A new order's row, as the group-commit writer inserts it.
+#[derive(Debug)]
+pub(super) struct NewRow {
+    pub(super) id: String,
+    tenant: String,
+    factory: String,
+    idempotency_key: String,
+    request_hash: String,
+    customer_ref: String,
+    garment: String,
+    options: String,
+    measurements: String,
+    measurement_record_id: Option<String>,
+    fabric: String,
+    quantity: i64,
+    due_date: String,
+    at: i64,
+}
+
+#[cfg(test)]
+impl NewRow {
+    /// A shirt order row, for the writer's tests.
+    pub(super) fn for_test(id: String, tenant: &str, factory: &str, key: &str, at: i64) -> Self {
+        NewRow {
+            id,
+            tenant: tenant.into(),
+            factory: factory.into(),
+            idempotency_key: key.into(),
+            request_hash: "h".into(),
+            customer_ref: "c".into(),
+            garment: "shirt".into(),
+            options: "{}".into(),
+            measurements: "{}".into(),
+            measurement_record_id: None,
+            fabric: "poplin-white".into(),
+            quantity: 1,
+            due_date: "2026-12-24".into(),
+            at,
+        }
+    }
+}
+
+/// Inserts a new order with its creation event inside `tx`: false (nothing written) when the
+/// tenant already has an order under the row's idempotency key.
+pub(super) async fn insert_new(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &NewRow,
+) -> Result<bool, Error> {
     let inserted = sqlx::query(
         "INSERT INTO orders (id, tenant_id, factory_tenant_id, idempotency_key, request_hash, customer_ref, garment, options, measurements, \
          measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
     )
-    .bind(&id)
-    .bind(&tenant.0)
-    .bind(&factory.0)
-    .bind(idempotency_key)
-    .bind(&request_hash)
-    .bind(&new.customer_ref)
-    .bind(&new.garment)
-    .bind(json(&new.options))
-    .bind(json(&measurements))
-    .bind(record_id)
-    .bind(&new.fabric)
-    .bind(new.quantity)
-    .bind(&new.due_date)
+    .bind(&row.id)
+    .bind(&row.tenant)
+    .bind(&row.factory)
+    .bind(&row.idempotency_key)
+    .bind(&row.request_hash)
+    .bind(&row.customer_ref)
+    .bind(&row.garment)
+    .bind(&row.options)
+    .bind(&row.measurements)
+    .bind(&row.measurement_record_id)
+    .bind(&row.fabric)
+    .bind(row.quantity)
+    .bind(&row.due_date)
     .bind(OrderState::Received.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    if let Err(e) = inserted {
-        // A concurrent retry with the same key won the race: answer with its order.
-        drop(tx);
-        return by_key(store, tenant, idempotency_key, &request_hash)
-            .await?
-            .ok_or(Error::from(e));
+    .bind(row.at)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
     }
-    record_event(&mut tx, &id, None, OrderState::Received, "shop", now).await?;
-    tx.commit().await?;
-    let order = get(store, &Viewer::Shop(tenant.clone()), &id).await?;
-    Ok(Created {
-        order,
-        replayed: false,
-    })
+    record_event(tx, &row.id, 0, None, OrderState::Received, "shop", row.at).await?;
+    Ok(true)
 }
 
 /// A JSON string for a TEXT column (maps of plain values cannot fail to serialise).
@@ -282,7 +366,11 @@ pub(super) async fn advance(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    record_event(tx, id, Some(from), to, actor, now).await?;
+    let seq: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_events WHERE order_id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    record_event(tx, id, seq, Some(from), to, actor, now).await?;
     Ok(true)
 }
 
@@ -327,18 +415,17 @@ pub async fn events(store: &Store, viewer: &Viewer, id: &str) -> Result<Vec<Orde
         .collect()
 }
 
+/// Records the change of order `order_id` as its event number `seq` (0 for creation), with the
+/// webhook outbox rows, inside `tx`.
 async fn record_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     order_id: &str,
+    seq: i64,
     from: Option<OrderState>,
     to: OrderState,
     actor: &str,
     at: i64,
 ) -> Result<(), Error> {
-    let seq: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_events WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_one(&mut **tx)
-        .await?;
     let id = new_id();
     sqlx::query("INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&id)
