@@ -79,12 +79,6 @@ impl Intake {
     }
 }
 
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("id", &self.row.id).finish()
-    }
-}
-
 /// Takes whatever is waiting (at least one order, at most [`MAX_BATCH`]) and writes it in one
 /// transaction, until every sender is gone.
 async fn run(store: Store, mut receiver: mpsc::Receiver<Pending>) {

@@ -163,7 +163,7 @@ pub async fn create(
 /// A new order's row, as the group-commit writer inserts it.
 #[derive(Debug)]
 pub(super) struct NewRow {
-    pub(super) id: String,
+    id: String,
     tenant: String,
     factory: String,
     idempotency_key: String,

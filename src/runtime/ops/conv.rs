@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, InplaceOp1, Layout, Shape};
 
-use super::{activate, bias_clamp, check_len, contiguous_f32, output_geometry};
+use super::{activate, bias_clamp, check_len, clamp_range, contiguous_f32, output_geometry};
 use crate::runtime::tflite::{Activation, Window};
 
 /// NHWC patches: `[n, h, w, c]` -> `[n * oh * ow, kh * kw * c]`, zero outside the image.
@@ -152,14 +152,7 @@ impl InplaceOp1 for BiasActivation {
         let data = data.get_mut(start..end).ok_or_else(|| {
             candle_core::Error::Msg(format!("{}: storage shorter than layout", self.name()))
         })?;
-        let range = match self.activation {
-            Activation::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
-            Activation::Relu => Some((0.0, f32::INFINITY)),
-            Activation::Relu6 => Some((0.0, 6.0)),
-            Activation::ReluN1To1 => Some((-1.0, 1.0)),
-            Activation::Tanh => None,
-        };
-        match range {
+        match clamp_range(self.activation) {
             Some((low, high)) => bias_clamp(data, &self.bias, low, high),
             None => {
                 for pixel in data.chunks_exact_mut(channels.max(1)) {

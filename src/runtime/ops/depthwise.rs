@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-use super::{activate, check_len, contiguous_f32, output_geometry};
+use super::{activate, check_len, clamp_range, contiguous_f32, output_geometry};
 use crate::runtime::tflite::{Activation, Window};
 
 /// Depthwise convolution over an NHWC f32 tensor; weights are `[kh, kw, channels]`.
@@ -172,8 +172,9 @@ impl Plan<'_> {
         self.rows::<Fused>(input, out, tiled);
     }
 
-    /// One output pixel at a time; per 16-channel block, the taps inside the input accumulate
-    /// in one register from the bias, then the activation's clamp and one (masked) store.
+    /// Per 16-channel block, the taps inside the input accumulate in a register from the bias,
+    /// then the activation's clamp and one (masked) store; inner pixels go four at a time, edge
+    /// pixels one at a time over only their taps inside the input.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn run_avx512(&self, input: &[f32], out: &mut [f32]) {
@@ -196,12 +197,8 @@ impl Plan<'_> {
                 && op.bias.len() == c,
             "depthwise: buffer sizes do not match the plan"
         );
-        let (low, high) = match op.activation {
-            Activation::Relu => (0.0, f32::INFINITY),
-            Activation::Relu6 => (0.0, 6.0),
-            Activation::ReluN1To1 => (-1.0, 1.0),
-            Activation::None | Activation::Tanh => (f32::NEG_INFINITY, f32::INFINITY),
-        };
+        // Tanh is applied to the stored row afterwards.
+        let (low, high) = clamp_range(op.activation).unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         let (low, high) = (_mm512_set1_ps(low), _mm512_set1_ps(high));
         let blocks = c.div_ceil(16);
         let tail = c - (blocks.max(1) - 1) * 16;
@@ -209,6 +206,14 @@ impl Plan<'_> {
             u16::MAX
         } else {
             (1 << tail) - 1
+        };
+        // Lanes of channel block `block` that hold channels.
+        let mask_of = |block: usize| {
+            if block + 1 == blocks {
+                tail_mask
+            } else {
+                u16::MAX
+            }
         };
         let (x_ptr, k_ptr, b_ptr) = (input.as_ptr(), op.weights.as_ptr(), op.bias.as_ptr());
         // Output columns whose every tap lands inside the input: no bounds logic there.
@@ -237,11 +242,7 @@ impl Plan<'_> {
                         // weight load.
                         for block in 0..blocks {
                             let ch = block * 16;
-                            let mask = if block + 1 == blocks {
-                                tail_mask
-                            } else {
-                                u16::MAX
-                            };
+                            let mask = mask_of(block);
                             let bias = _mm512_maskz_loadu_ps(mask, b_ptr.add(ch));
                             let mut acc = [bias; 4];
                             for &(ky, row) in &taps_y {
@@ -278,11 +279,7 @@ impl Plan<'_> {
                         .rposition(|&(lo, hi)| lo <= ox && ox < hi);
                     for block in 0..blocks {
                         let ch = block * 16;
-                        let mask = if block + 1 == blocks {
-                            tail_mask
-                        } else {
-                            u16::MAX
-                        };
+                        let mask = mask_of(block);
                         let mut acc = _mm512_maskz_loadu_ps(mask, b_ptr.add(ch));
                         if let (Some(kx_lo), Some(kx_hi)) = (kx_lo, kx_hi) {
                             for &(ky, row) in &taps_y {

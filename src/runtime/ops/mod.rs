@@ -67,6 +67,17 @@ pub fn activate(values: &mut [f32], activation: Activation) {
     }
 }
 
+/// The range a clamp-type activation keeps values in; `None` for tanh, which is not a clamp.
+pub fn clamp_range(activation: Activation) -> Option<(f32, f32)> {
+    match activation {
+        Activation::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
+        Activation::Relu => Some((0.0, f32::INFINITY)),
+        Activation::Relu6 => Some((0.0, 6.0)),
+        Activation::ReluN1To1 => Some((-1.0, 1.0)),
+        Activation::Tanh => None,
+    }
+}
+
 /// Adds `bias` to every pixel (the last dimension) of `data` and clamps to `[low, high]`: the
 /// bias and activation of a convolution in one pass over its output.
 ///
