@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::ops::{
-    BiasActivation, Col2imBias, DepthwiseConv, Im2col, Pad4, Pool, PoolKind, Prelu, ResizeBilinear,
-    Unary, UnaryKind,
+    Binary, BinaryKind, Conv, DepthwiseConv, Epilogue, Im2col, Pad4, Pool, PoolKind, Prelu,
+    ResizeBilinear, TransposeConv, Unary, UnaryKind,
 };
 use super::tflite::{Activation, Constant, FlatModel, OpKind, Operation, Padding, TensorDesc};
 use super::{Error, TensorInfo};
@@ -16,20 +16,13 @@ use super::{Error, TensorInfo};
 /// A prepared op.
 #[derive(Debug)]
 enum Op {
-    /// Convolution as `patches x matrix` (patches are the input itself for 1x1, stride 1).
-    Conv {
-        matrix: Tensor,
-        bias: BiasActivation,
-        im2col: Option<Im2col>,
-    },
+    Conv(Conv),
     Depthwise(DepthwiseConv),
-    /// Transposed convolution as `input x matrix` followed by col2im.
-    TransposeConv {
-        matrix: Tensor,
-        col2im: Col2imBias,
-    },
-    Add(Activation),
-    Mul(Activation),
+    TransposeConv(TransposeConv),
+    /// ADD or MUL of two inputs of one shape (the second maybe a folded channel pad).
+    Binary(Binary),
+    /// ADD or MUL where one input broadcasts over the other.
+    Broadcast(BinaryKind, Activation),
     Pad(Vec<(usize, usize)>),
     /// Target shape at batch 1; the first dimension is scaled by the real batch.
     Reshape(Vec<usize>),
@@ -77,7 +70,6 @@ fn info(desc: &TensorDesc) -> TensorInfo {
 
 struct Builder<'a> {
     model: &'a FlatModel,
-    device: &'a Device,
     context: String,
 }
 
@@ -140,8 +132,26 @@ impl Builder<'_> {
         }
     }
 
-    fn tensor(&self, values: Vec<f32>, shape: (usize, usize)) -> Result<Tensor, Error> {
-        Tensor::from_vec(values, shape, self.device).map_err(Error::tensor(self.context.clone()))
+    /// ADD or MUL: one pass when the two inputs are activations of one shape, candle's
+    /// broadcast otherwise (a constant keeps its stored batch of 1 at any batch size).
+    fn binary(
+        &self,
+        op: &Operation,
+        kind: BinaryKind,
+        activation: Activation,
+    ) -> Result<Op, Error> {
+        let (a, b) = (self.desc(op, 0)?, self.desc(op, 1)?);
+        Ok(
+            if a.shape == b.shape && a.constant.is_none() && b.constant.is_none() {
+                Op::Binary(Binary {
+                    kind,
+                    channel_offset: 0,
+                    epilogue: Epilogue::Activation(activation),
+                })
+            } else {
+                Op::Broadcast(kind, activation)
+            },
+        )
     }
 
     fn output_shape(&self, op: &Operation) -> Result<&[usize], Error> {
@@ -165,19 +175,17 @@ impl Builder<'_> {
                     }
                 }
                 let pointwise = kh == 1 && kw == 1 && window.stride_h == 1 && window.stride_w == 1;
-                Op::Conv {
-                    matrix: self.tensor(matrix, (k, cout))?,
-                    bias: BiasActivation {
-                        bias: self.bias(op, 2, cout)?,
-                        activation: *activation,
-                    },
-                    im2col: (!pointwise).then_some(Im2col {
+                Op::Conv(Conv {
+                    matrix,
+                    bias: self.bias(op, 2, cout)?,
+                    patches: (!pointwise).then_some(Im2col {
                         kh,
                         kw,
                         window: *window,
                         extra_pad: [0; 4],
                     }),
-                }
+                    epilogue: Epilogue::Activation(*activation),
+                })
             }
             OpKind::DepthwiseConv2d { window, activation } => {
                 let (filter, [one, kh, kw, channels]) = self.filter4(op)?;
@@ -211,18 +219,16 @@ impl Builder<'_> {
                     let o = idx / (cin * kw * kh);
                     matrix[i * patch + (ky * kw + kx) * cout + o] = v;
                 }
-                Op::TransposeConv {
-                    matrix: self.tensor(matrix, (cin, patch))?,
-                    col2im: Col2imBias {
-                        bias: self.bias(op, 2, cout)?,
-                        kh,
-                        kw,
-                        window: *window,
-                    },
-                }
+                Op::TransposeConv(TransposeConv {
+                    matrix,
+                    bias: self.bias(op, 2, cout)?,
+                    kh,
+                    kw,
+                    window: *window,
+                })
             }
-            OpKind::Add(a) => Op::Add(*a),
-            OpKind::Mul(a) => Op::Mul(*a),
+            OpKind::Add(a) => self.binary(op, BinaryKind::Add, *a)?,
+            OpKind::Mul(a) => self.binary(op, BinaryKind::Mul, *a)?,
             OpKind::Pad => {
                 let pads = self.i32_const(op, 1)?;
                 let pairs = pads
@@ -361,7 +367,6 @@ impl Graph {
         for (index, op) in model.operations.iter().enumerate() {
             let builder = Builder {
                 model: &model,
-                device,
                 context: format!("op {index} ({})", op.kind.name()),
             };
             let prepared = builder.prepare(op)?;
@@ -386,7 +391,9 @@ impl Graph {
                 release: Vec::new(),
             });
         }
-        let mut steps = fold_pads(steps, &model.outputs);
+        let steps = fold_pads(steps, &model.outputs);
+        let steps = fold_channel_pads(steps, &model.outputs);
+        let mut steps = fold_epilogues(steps, &model.outputs);
         needed_constants.sort_unstable();
         needed_constants.dedup();
         let mut constants = Vec::new();
@@ -559,37 +566,114 @@ fn fold_pads(mut steps: Vec<Step>, graph_outputs: &[usize]) -> Vec<Step> {
         let Some(source) = source else {
             continue;
         };
-        let readers: Vec<usize> = (0..steps.len())
-            .filter(|&s| steps[s].inputs.contains(&padded))
-            .collect();
-        let ([reader], false) = (readers.as_slice(), graph_outputs.contains(&padded)) else {
+        let Some(reader) = only_reader(&steps, padded, graph_outputs) else {
             continue;
         };
-        let target = match &mut steps[*reader].op {
+        let target = match &mut steps[reader].op {
             Op::Depthwise(dw) if dw.window.padding == Padding::Valid && dw.extra_pad == [0; 4] => {
                 &mut dw.extra_pad
             }
-            Op::Conv {
-                im2col: Some(im2col),
+            Op::Conv(Conv {
+                patches: Some(im2col),
                 ..
-            } if im2col.window.padding == Padding::Valid && im2col.extra_pad == [0; 4] => {
+            }) if im2col.window.padding == Padding::Valid && im2col.extra_pad == [0; 4] => {
                 &mut im2col.extra_pad
             }
             _ => continue,
         };
         *target = extra;
-        for input in &mut steps[*reader].inputs {
+        for input in &mut steps[reader].inputs {
             if *input == padded {
                 *input = source;
             }
         }
         removed[p] = true;
     }
+    without(steps, &removed)
+}
+
+/// The one step that reads `slot`, if exactly one does and `slot` is not a graph output.
+fn only_reader(steps: &[Step], slot: usize, graph_outputs: &[usize]) -> Option<usize> {
+    let mut readers = (0..steps.len()).filter(|&s| steps[s].inputs.contains(&slot));
+    match (readers.next(), readers.next()) {
+        (Some(reader), None) if !graph_outputs.contains(&slot) => Some(reader),
+        _ => None,
+    }
+}
+
+/// Drops the steps marked `removed`.
+fn without(steps: Vec<Step>, removed: &[bool]) -> Vec<Step> {
     steps
         .into_iter()
         .zip(removed)
-        .filter_map(|(step, gone)| (!gone).then_some(step))
+        .filter_map(|(step, &gone)| (!gone).then_some(step))
         .collect()
+}
+
+/// Folds a channel-only PAD into the same-shape ADD that is its only reader, so the padded
+/// copy is never made (the face models widen residual branches this way).
+fn fold_channel_pads(mut steps: Vec<Step>, graph_outputs: &[usize]) -> Vec<Step> {
+    let mut removed = vec![false; steps.len()];
+    for p in 0..steps.len() {
+        let Op::Pad(pairs) = &steps[p].op else {
+            continue;
+        };
+        let [(0, 0), (0, 0), (0, 0), (before, _)] = pairs.as_slice() else {
+            continue;
+        };
+        let (before, padded) = (*before, steps[p].output);
+        let Some(source) = steps[p].inputs.first().copied() else {
+            continue;
+        };
+        let Some(reader) = only_reader(&steps, padded, graph_outputs) else {
+            continue;
+        };
+        let add = &mut steps[reader];
+        let (Op::Binary(binary), [a, b]) = (&mut add.op, add.inputs.as_mut_slice()) else {
+            continue;
+        };
+        if binary.kind != BinaryKind::Add || binary.channel_offset != 0 || a == b {
+            continue;
+        }
+        // The padded input goes second; ADD commutes.
+        if *a == padded {
+            std::mem::swap(a, b);
+        }
+        *b = source;
+        binary.channel_offset = before;
+        removed[p] = true;
+    }
+    without(steps, &removed)
+}
+
+/// Folds an activation or PRELU op into the convolution or element-wise op before it, when
+/// that op has no fused activation of its own and the activation is its only reader: the
+/// activation then runs on each tile while it is in cache instead of as another pass.
+fn fold_epilogues(mut steps: Vec<Step>, graph_outputs: &[usize]) -> Vec<Step> {
+    let mut removed = vec![false; steps.len()];
+    for s in 0..steps.len() {
+        let produced = steps[s].output;
+        let Some(reader) = only_reader(&steps, produced, graph_outputs) else {
+            continue;
+        };
+        let epilogue = match &steps[reader].op {
+            Op::Unary(Unary(UnaryKind::Activation(a))) => Epilogue::Activation(*a),
+            Op::Prelu(p) => Epilogue::Prelu(p.alpha.clone()),
+            _ => continue,
+        };
+        let (Op::Conv(Conv { epilogue: slot, .. }) | Op::Binary(Binary { epilogue: slot, .. })) =
+            &mut steps[s].op
+        else {
+            continue;
+        };
+        if *slot != Epilogue::Activation(Activation::None) {
+            continue;
+        }
+        *slot = epilogue;
+        steps[s].output = steps[reader].output;
+        removed[reader] = true;
+    }
+    without(steps, &removed)
 }
 
 fn first<'a>(args: &[&'a Tensor]) -> candle_core::Result<&'a Tensor> {
@@ -614,35 +698,12 @@ fn activated(t: Tensor, activation: Activation) -> candle_core::Result<Tensor> {
 fn run(op: &Op, args: &[&Tensor], batch: usize) -> candle_core::Result<Tensor> {
     let x = first(args)?;
     match op {
-        Op::Conv {
-            matrix,
-            bias,
-            im2col,
-        } => {
-            let (n, h, w, cin) = x.dims4()?;
-            let (cols, oh, ow) = match im2col {
-                Some(im2col) => {
-                    let (oh, ow) = im2col.output_size(h, w).ok_or_else(|| {
-                        candle_core::Error::Msg(format!("input {h}x{w} smaller than the filter"))
-                    })?;
-                    (x.apply_op1_no_bwd(im2col)?, oh, ow)
-                }
-                None => (x.reshape((n * h * w, cin))?, h, w),
-            };
-            let y = cols.matmul(matrix)?;
-            y.inplace_op1(bias)?;
-            y.reshape((n, oh, ow, matrix.dim(1)?))
-        }
+        Op::Conv(conv) => x.apply_op1_no_bwd(conv),
         Op::Depthwise(dw) => x.apply_op1_no_bwd(dw),
-        Op::TransposeConv { matrix, col2im } => {
-            let (n, h, w, cin) = x.dims4()?;
-            x.reshape((n * h * w, cin))?
-                .matmul(matrix)?
-                .reshape((n, h, w, matrix.dim(1)?))?
-                .apply_op1_no_bwd(col2im)
-        }
-        Op::Add(a) => activated(x.broadcast_add(second(args)?)?, *a),
-        Op::Mul(a) => activated(x.broadcast_mul(second(args)?)?, *a),
+        Op::TransposeConv(tc) => x.apply_op1_no_bwd(tc),
+        Op::Binary(binary) => x.apply_op2_no_bwd(second(args)?, binary),
+        Op::Broadcast(BinaryKind::Add, a) => activated(x.broadcast_add(second(args)?)?, *a),
+        Op::Broadcast(BinaryKind::Mul, a) => activated(x.broadcast_mul(second(args)?)?, *a),
         Op::Pad(pairs) => {
             if let [(0, 0), height, width, channels] = pairs.as_slice() {
                 return x.apply_op1_no_bwd(&Pad4 {

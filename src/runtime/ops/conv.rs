@@ -1,13 +1,24 @@
-//! Pieces of the NHWC convolution: patch extraction (im2col) for KxK filters, and the fused
-//! bias + activation applied in place to the matrix product's output.
+//! NHWC convolution as one op: per tile of output pixels, patch extraction (im2col) for KxK
+//! filters, one matrix product, then bias and epilogue (activation or PRELU) while the tile is
+//! still in cache.
+//!
+//! Why not candle's `matmul` plus separate ops: the product's output, its bias and its
+//! activation were each a pass over the whole activation in memory; in the face models those
+//! passes cost about as much as the products.
 
-use candle_core::{CpuStorage, CustomOp1, InplaceOp1, Layout, Shape};
+use std::ops::Range;
 
-use super::{activate, bias_clamp, check_len, clamp_range, contiguous_f32, output_geometry};
-use crate::runtime::tflite::{Activation, Window};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-/// NHWC patches: `[n, h, w, c]` -> `[n * oh * ow, kh * kw * c]`, zero outside the image.
-/// Row layout `(ky, kx, c)` matches a TFLite OHWI filter flattened to `[o, kh * kw * c]`.
+use super::{check_len, contiguous_f32, output_geometry, Epilogue};
+use crate::runtime::tflite::Window;
+
+/// Floats of one tile (patches plus output), about 256 KiB: it stays in the core's L2 cache
+/// between the product and the epilogue.
+const TILE_FLOATS: usize = 1 << 16;
+
+/// NHWC patches (im2col) of a KxK convolution: each output pixel's `kh * kw * c` input values,
+/// row layout `(ky, kx, c)` as in a TFLite OHWI filter, zero outside the image.
 #[derive(Debug, Clone)]
 pub struct Im2col {
     /// Filter height.
@@ -21,32 +32,110 @@ pub struct Im2col {
     pub extra_pad: [usize; 4],
 }
 
+/// Where an [`Im2col`] reads for one input shape.
+struct Patches<'a> {
+    spec: &'a Im2col,
+    input: &'a [f32],
+    /// Input height, width, channels.
+    dims: (usize, usize, usize),
+    /// Output height and width.
+    out: (usize, usize),
+    /// Zeros before the first row and column.
+    pad: (usize, usize),
+}
+
 impl Im2col {
-    /// Output spatial size for an input of `h` x `w`, if the filter fits.
-    pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+    /// Output size and leading padding for an input of `h` x `w`, if the filter fits.
+    fn geometry(&self, h: usize, w: usize) -> Option<((usize, usize), (usize, usize))> {
         let win = &self.window;
         let [top, bottom, left, right] = self.extra_pad;
-        let (oh, _) = output_geometry(
+        let (oh, pad_top) = output_geometry(
             h + top + bottom,
             self.kh,
             win.stride_h,
             win.dilation_h,
             win.padding,
         )?;
-        let (ow, _) = output_geometry(
+        let (ow, pad_left) = output_geometry(
             w + left + right,
             self.kw,
             win.stride_w,
             win.dilation_w,
             win.padding,
         )?;
-        Some((oh, ow))
+        Some(((oh, ow), (pad_top + top, pad_left + left)))
     }
 }
 
-impl CustomOp1 for Im2col {
+impl Patches<'_> {
+    /// Appends the patch rows of output pixels `rows` to `out`, writing each value once.
+    fn extend(&self, rows: Range<usize>, out: &mut Vec<f32>) {
+        let Im2col {
+            kh,
+            kw,
+            window: win,
+            ..
+        } = *self.spec;
+        let (h, w, c) = self.dims;
+        let (oh, ow) = self.out;
+        let (pad_top, pad_left) = self.pad;
+        for r in rows {
+            let b = r / (oh * ow);
+            let (oy, ox) = ((r / ow) % oh, r % ow);
+            for ky in 0..kh {
+                let Some(iy) = (oy * win.stride_h + ky * win.dilation_h)
+                    .checked_sub(pad_top)
+                    .filter(|&iy| iy < h)
+                else {
+                    out.resize(out.len() + kw * c, 0.0);
+                    continue;
+                };
+                // Taps kx in [lo, hi) land inside the row; with dilation 1 they are one
+                // contiguous run of input pixels, copied at once (3-channel inputs would
+                // otherwise pay a call per 3 floats).
+                let base = ox * win.stride_w;
+                let lo = pad_left
+                    .saturating_sub(base)
+                    .div_ceil(win.dilation_w)
+                    .min(kw);
+                let hi = (w + pad_left)
+                    .saturating_sub(base)
+                    .div_ceil(win.dilation_w)
+                    .clamp(lo, kw);
+                let row = (b * h + iy) * w;
+                out.resize(out.len() + lo * c, 0.0);
+                if win.dilation_w == 1 {
+                    let src = (row + base + lo - pad_left) * c;
+                    out.extend_from_slice(&self.input[src..src + (hi - lo) * c]);
+                } else {
+                    for kx in lo..hi {
+                        let src = (row + base + kx * win.dilation_w - pad_left) * c;
+                        out.extend_from_slice(&self.input[src..src + c]);
+                    }
+                }
+                out.resize(out.len() + (kw - hi) * c, 0.0);
+            }
+        }
+    }
+}
+
+/// A 2-D convolution in NHWC: `[n, h, w, cin]` -> `[n, oh, ow, cout]`.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    /// The filter as a row-major `[kh * kw * cin, cout]` matrix.
+    pub matrix: Vec<f32>,
+    /// One bias per output channel.
+    pub bias: Vec<f32>,
+    /// Patch extraction; `None` for a pointwise (1x1, stride 1) filter, whose patches are the
+    /// input pixels themselves.
+    pub patches: Option<Im2col>,
+    /// Applied to the output.
+    pub epilogue: Epilogue,
+}
+
+impl CustomOp1 for Conv {
     fn name(&self) -> &'static str {
-        "im2col-nhwc"
+        "conv-nhwc"
     }
 
     fn cpu_fwd(
@@ -55,114 +144,204 @@ impl CustomOp1 for Im2col {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let input = contiguous_f32(storage, layout, self.name())?;
-        let (n, h, w, c) = layout.shape().dims4()?;
-        let win = &self.window;
-        let too_small = || {
-            candle_core::Error::Msg(format!(
-                "{}: input {h}x{w} smaller than the filter",
-                self.name()
-            ))
-        };
-        let [top, bottom, left, right] = self.extra_pad;
-        let (oh, pad_top) = output_geometry(
-            h + top + bottom,
-            self.kh,
-            win.stride_h,
-            win.dilation_h,
-            win.padding,
-        )
-        .ok_or_else(too_small)?;
-        let (ow, pad_left) = output_geometry(
-            w + left + right,
-            self.kw,
-            win.stride_w,
-            win.dilation_w,
-            win.padding,
-        )
-        .ok_or_else(too_small)?;
-        let (pad_top, pad_left) = (pad_top + top, pad_left + left);
-        let row_len = self.kh * self.kw * c;
-        let mut out = vec![0f32; n * oh * ow * row_len];
-        for (r, row) in out.chunks_exact_mut(row_len).enumerate() {
-            let b = r / (oh * ow);
-            let oy = (r / ow) % oh;
-            let ox = r % ow;
-            for ky in 0..self.kh {
-                let Some(iy) = (oy * win.stride_h + ky * win.dilation_h)
-                    .checked_sub(pad_top)
-                    .filter(|&iy| iy < h)
-                else {
-                    continue;
+        let (n, h, w, cin) = layout.shape().dims4()?;
+        let cout = self.bias.len();
+        let k = self.matrix.len() / cout.max(1);
+        let fail = |what: String| candle_core::Error::Msg(format!("{}: {what}", self.name()));
+        let (patches, (oh, ow)) = match &self.patches {
+            Some(spec) => {
+                check_len(self.name(), "filter row", k, spec.kh * spec.kw * cin)?;
+                let (out, pad) = spec
+                    .geometry(h, w)
+                    .ok_or_else(|| fail(format!("input {h}x{w} smaller than the filter")))?;
+                let patches = Patches {
+                    spec,
+                    input,
+                    dims: (h, w, cin),
+                    out,
+                    pad,
                 };
-                // Taps kx in [lo, hi) land inside the row; with dilation 1 they are one
-                // contiguous run of input pixels, copied at once (3-channel inputs would
-                // otherwise pay a call per 3 floats).
-                let base = ox * win.stride_w;
-                let lo = pad_left.saturating_sub(base).div_ceil(win.dilation_w);
-                let hi = (w + pad_left)
-                    .saturating_sub(base)
-                    .div_ceil(win.dilation_w)
-                    .min(self.kw);
-                if win.dilation_w == 1 && lo < hi {
-                    let ix = base + lo - pad_left;
-                    let src = ((b * h + iy) * w + ix) * c;
-                    let dst = (ky * self.kw + lo) * c;
-                    let len = (hi - lo) * c;
-                    row[dst..dst + len].copy_from_slice(&input[src..src + len]);
-                    continue;
-                }
-                for kx in lo..hi {
-                    let ix = base + kx * win.dilation_w - pad_left;
-                    let src = ((b * h + iy) * w + ix) * c;
-                    let dst = (ky * self.kw + kx) * c;
-                    row[dst..dst + c].copy_from_slice(&input[src..src + c]);
-                }
+                (Some(patches), out)
             }
-        }
-        Ok((CpuStorage::F32(out), Shape::from((n * oh * ow, row_len))))
-    }
-}
-
-/// Adds a per-channel bias (last dimension) and applies an activation, in place.
-#[derive(Debug, Clone)]
-pub struct BiasActivation {
-    /// One bias per output channel.
-    pub bias: Vec<f32>,
-    /// Activation applied after the bias.
-    pub activation: Activation,
-}
-
-impl InplaceOp1 for BiasActivation {
-    fn name(&self) -> &'static str {
-        "bias-activation"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let channels = layout.shape().dims().last().copied().unwrap_or(1);
-        check_len(self.name(), "bias", self.bias.len(), channels)?;
-        let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
-            candle_core::Error::Msg(format!("{}: tensor must be contiguous", self.name()))
-        })?;
-        let CpuStorage::F32(data) = storage else {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: f32 tensor expected",
-                self.name()
-            )));
-        };
-        let data = data.get_mut(start..end).ok_or_else(|| {
-            candle_core::Error::Msg(format!("{}: storage shorter than layout", self.name()))
-        })?;
-        match clamp_range(self.activation) {
-            Some((low, high)) => bias_clamp(data, &self.bias, low, high),
             None => {
-                for pixel in data.chunks_exact_mut(channels.max(1)) {
-                    for (v, &b) in pixel.iter_mut().zip(&self.bias) {
-                        *v += b;
+                check_len(self.name(), "filter row", k, cin)?;
+                (None, (h, w))
+            }
+        };
+        let m = n * oh * ow;
+        let tile = (TILE_FLOATS / (k + cout).max(1)).clamp(8, m.max(8));
+        let mut out = Vec::with_capacity(m * cout);
+        let mut scratch = Vec::new();
+        for start in (0..m).step_by(tile) {
+            let rows = start..(start + tile).min(m);
+            let lhs = match &patches {
+                Some(p) => {
+                    scratch.clear();
+                    p.extend(rows.clone(), &mut scratch);
+                    &scratch[..]
+                }
+                None => &input[rows.start * k..rows.end * k],
+            };
+            let done = out.len();
+            out.resize(done + rows.len() * cout, 0.0);
+            product(&mut out[done..], lhs, &self.matrix, k, cout);
+            self.epilogue.apply_biased(&mut out[done..], &self.bias);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, cout))))
+    }
+}
+
+/// `dst = lhs x rhs` for row-major `lhs` (`[m, k]`), `rhs` (`[k, n]`) and `dst` (`[m, n]`), on
+/// the calling thread.
+///
+/// One thread: the server runs every model on its own thread and many requests at once, and on
+/// the small machines it targets a second thread per product only contends with them.
+pub fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], k: usize, n: usize) {
+    let m = dst.len() / n.max(1);
+    assert!(
+        dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n,
+        "matrix product: buffer sizes do not match"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the three buffers are distinct slices whose lengths match the dimensions and
+    // row strides passed (checked above), so every element gemm reads or writes is in bounds.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::tflite::{Activation, Padding};
+
+    /// Direct convolution, one tap at a time: what [`Conv`] must equal.
+    #[allow(clippy::too_many_arguments)]
+    fn direct(
+        x: &[f32],
+        (n, h, w, cin): (usize, usize, usize, usize),
+        filter: &[f32],
+        (cout, kh, kw): (usize, usize, usize),
+        bias: &[f32],
+        win: &Window,
+        pad: (usize, usize),
+        (oh, ow): (usize, usize),
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; n * oh * ow * cout];
+        for b in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for o in 0..cout {
+                        let mut acc = bias[o];
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * win.stride_h + ky * win.dilation_h) as isize
+                                    - pad.0 as isize;
+                                let ix = (ox * win.stride_w + kx * win.dilation_w) as isize
+                                    - pad.1 as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                for i in 0..cin {
+                                    let xv = x[((b * h + iy as usize) * w + ix as usize) * cin + i];
+                                    acc += xv * filter[((o * kh + ky) * kw + kx) * cin + i];
+                                }
+                            }
+                        }
+                        out[((b * oh + oy) * ow + ox) * cout + o] = acc.clamp(0.0, 6.0);
                     }
-                    activate(pixel, self.activation);
                 }
             }
         }
-        Ok(())
+        out
+    }
+
+    #[test]
+    fn tiled_convolution_matches_the_direct_sum() {
+        // Enough pixels for several tiles, a dilated strided filter with SAME padding, and
+        // an input narrower than the filter's reach at the edges.
+        let (n, h, w, cin, cout, kh, kw) = (2, 37, 29, 5, 7, 3, 3);
+        for (stride, dilation) in [(1, 1), (2, 1), (1, 2)] {
+            let win = Window {
+                stride_h: stride,
+                stride_w: stride,
+                dilation_h: dilation,
+                dilation_w: dilation,
+                padding: Padding::Same,
+            };
+            let x: Vec<f32> = (0..n * h * w * cin)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let filter: Vec<f32> = (0..cout * kh * kw * cin)
+                .map(|i| ((i * 13) % 29) as f32 / 14.0 - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..cout).map(|o| o as f32 * 0.25 - 0.5).collect();
+            let k = kh * kw * cin;
+            let mut matrix = vec![0f32; k * cout];
+            for o in 0..cout {
+                for j in 0..k {
+                    matrix[j * cout + o] = filter[o * k + j];
+                }
+            }
+            let spec = Im2col {
+                kh,
+                kw,
+                window: win,
+                extra_pad: [0; 4],
+            };
+            let (out_hw, pad) = spec.geometry(h, w).unwrap();
+            let conv = Conv {
+                matrix,
+                bias: bias.clone(),
+                patches: Some(spec),
+                epilogue: Epilogue::Activation(Activation::Relu6),
+            };
+            let (storage, shape) = conv
+                .cpu_fwd(
+                    &CpuStorage::F32(x.clone()),
+                    &Layout::contiguous((n, h, w, cin)),
+                )
+                .unwrap();
+            assert_eq!(shape.dims(), &[n, out_hw.0, out_hw.1, cout]);
+            let got = storage.as_slice::<f32>().unwrap();
+            let want = direct(
+                &x,
+                (n, h, w, cin),
+                &filter,
+                (cout, kh, kw),
+                &bias,
+                &win,
+                pad,
+                out_hw,
+            );
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "stride {stride} dilation {dilation} value {i}: {a} vs {b}"
+                );
+            }
+        }
     }
 }

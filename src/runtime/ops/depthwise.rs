@@ -100,88 +100,174 @@ struct Plan<'a> {
     columns: Vec<(usize, usize)>,
 }
 
-/// How a multiply-add is computed in the loops: fused where the CPU has FMA.
-trait MulAdd {
-    fn mul_add(x: f32, k: f32, acc: f32) -> f32;
+/// One SIMD register of f32 lanes, for the register-blocked kernel. `Mask` selects the lanes
+/// that hold channels: all of them, except in the last block of a channel count that is not a
+/// multiple of the lane count. Callers run in a function compiled for the instruction set.
+#[cfg(target_arch = "x86_64")]
+trait Lanes: Copy {
+    /// Lanes per register.
+    const N: usize;
+    /// Which lanes are channels.
+    type Mask: Copy;
+    /// The first `lanes` lanes (`lanes <= N`).
+    unsafe fn mask(lanes: usize) -> Self::Mask;
+    /// Loads the masked lanes from `p`; the others are zero and never read.
+    unsafe fn load(mask: Self::Mask, p: *const f32) -> Self;
+    /// Stores the masked lanes to `p`.
+    unsafe fn store(self, mask: Self::Mask, p: *mut f32);
+    /// `self * k + acc` in one rounding.
+    unsafe fn fmadd(self, k: Self, acc: Self) -> Self;
+    /// Every lane `v`.
+    unsafe fn splat(v: f32) -> Self;
+    /// Each lane clamped to `[low, high]`.
+    unsafe fn clamp(self, low: Self, high: Self) -> Self;
 }
 
-/// `x * k + acc` in two roundings (baseline x86-64 has no FMA; `f32::mul_add` would call libm).
-struct Separate;
+/// 16 lanes of AVX-512F, masked by a bit per lane.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx512(std::arch::x86_64::__m512);
 
-impl MulAdd for Separate {
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx512 {
+    const N: usize = 16;
+    type Mask = u16;
+
     #[inline(always)]
-    fn mul_add(x: f32, k: f32, acc: f32) -> f32 {
-        x * k + acc
+    unsafe fn mask(lanes: usize) -> u16 {
+        if lanes >= 16 {
+            u16::MAX
+        } else {
+            (1 << lanes) - 1
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load(mask: u16, p: *const f32) -> Self {
+        Self(std::arch::x86_64::_mm512_maskz_loadu_ps(mask, p))
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, mask: u16, p: *mut f32) {
+        std::arch::x86_64::_mm512_mask_storeu_ps(p, mask, self.0);
+    }
+
+    #[inline(always)]
+    unsafe fn fmadd(self, k: Self, acc: Self) -> Self {
+        Self(std::arch::x86_64::_mm512_fmadd_ps(self.0, k.0, acc.0))
+    }
+
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        Self(std::arch::x86_64::_mm512_set1_ps(v))
+    }
+
+    #[inline(always)]
+    unsafe fn clamp(self, low: Self, high: Self) -> Self {
+        use std::arch::x86_64::{_mm512_max_ps, _mm512_min_ps};
+        Self(_mm512_min_ps(_mm512_max_ps(self.0, low.0), high.0))
     }
 }
 
-/// One fused multiply-add instruction.
+/// 8 lanes of AVX2 with FMA. Full blocks use plain loads and stores (masked stores are slow on
+/// some AMD cores); only a channel tail goes through the lane mask.
 #[cfg(target_arch = "x86_64")]
-struct Fused;
+#[derive(Clone, Copy)]
+struct Avx2(std::arch::x86_64::__m256);
 
 #[cfg(target_arch = "x86_64")]
-impl MulAdd for Fused {
+impl Lanes for Avx2 {
+    const N: usize = 8;
+    type Mask = Option<std::arch::x86_64::__m256i>;
+
     #[inline(always)]
-    fn mul_add(x: f32, k: f32, acc: f32) -> f32 {
-        x.mul_add(k, acc)
+    unsafe fn mask(lanes: usize) -> Self::Mask {
+        use std::arch::x86_64::{_mm256_cmpgt_epi32, _mm256_set1_epi32, _mm256_setr_epi32};
+        (lanes < 8).then(|| {
+            _mm256_cmpgt_epi32(
+                _mm256_set1_epi32(lanes as i32),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            )
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn load(mask: Self::Mask, p: *const f32) -> Self {
+        use std::arch::x86_64::{_mm256_loadu_ps, _mm256_maskload_ps};
+        Self(match mask {
+            None => _mm256_loadu_ps(p),
+            Some(m) => _mm256_maskload_ps(p, m),
+        })
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, mask: Self::Mask, p: *mut f32) {
+        use std::arch::x86_64::{_mm256_maskstore_ps, _mm256_storeu_ps};
+        match mask {
+            None => _mm256_storeu_ps(p, self.0),
+            Some(m) => _mm256_maskstore_ps(p, m, self.0),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn fmadd(self, k: Self, acc: Self) -> Self {
+        Self(std::arch::x86_64::_mm256_fmadd_ps(self.0, k.0, acc.0))
+    }
+
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        Self(std::arch::x86_64::_mm256_set1_ps(v))
+    }
+
+    #[inline(always)]
+    unsafe fn clamp(self, low: Self, high: Self) -> Self {
+        use std::arch::x86_64::{_mm256_max_ps, _mm256_min_ps};
+        Self(_mm256_min_ps(_mm256_max_ps(self.0, low.0), high.0))
     }
 }
 
 impl Plan<'_> {
-    /// The crate is built for baseline x86-64 (SSE2, 4 lanes). Where the CPU has AVX-512, a
-    /// kernel written with its intrinsics keeps each output pixel's 16-channel block in a
-    /// register through all taps (as XNNPACK's depthwise kernels do) and masks the channel tail;
-    /// otherwise the portable row loops below run, compiled with AVX2 and FMA (8 lanes, fused
-    /// multiply-adds) when the CPU has them. (No crate offers a runtime-dispatched NHWC depthwise
-    /// kernel.)
+    /// The crate is built for baseline x86-64 (SSE2, 4 lanes). Where the CPU has AVX-512 or
+    /// AVX2 with FMA, a register-blocked kernel compiled for it runs instead (as XNNPACK's
+    /// depthwise kernels do); otherwise the portable row loops. (No crate offers a
+    /// runtime-dispatched NHWC depthwise kernel.)
     fn run(&self, input: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { self.run_avx512(input, out) };
-            return;
-        }
-        let tiled = self.tiled();
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { self.run_avx2(input, out, &tiled) };
-            return;
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                unsafe { self.run_avx512(input, out) };
+                return;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                unsafe { self.run_avx2(input, out) };
+                return;
+            }
         }
-        self.rows::<Separate>(input, out, &tiled);
+        self.rows(input, out);
     }
 
-    /// Each tap's weights repeated across an output row, for the stride-1 row loops.
-    fn tiled(&self) -> Vec<f32> {
-        let (_, _, c) = self.dims;
-        let (_, ow) = self.out_dims;
-        if self.op.window.stride_w != 1 {
-            return Vec::new();
-        }
-        self.op
-            .weights
-            .chunks_exact(c.max(1))
-            .flat_map(|k| k.iter().copied().cycle().take(ow * c))
-            .collect()
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&self, input: &[f32], out: &mut [f32]) {
+        self.blocked::<Avx512>(input, out);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, input: &[f32], out: &mut [f32], tiled: &[f32]) {
-        self.rows::<Fused>(input, out, tiled);
+    unsafe fn run_avx2(&self, input: &[f32], out: &mut [f32]) {
+        self.blocked::<Avx2>(input, out);
     }
 
-    /// Per 16-channel block, the taps inside the input accumulate in a register from the bias,
-    /// then the activation's clamp and one (masked) store; inner pixels go four at a time, edge
-    /// pixels one at a time over only their taps inside the input.
+    /// Per block of `L::N` channels, the taps inside the input accumulate in a register from the
+    /// bias, then the activation's clamp and one (masked) store; inner pixels go four at a time,
+    /// edge pixels one at a time over only their taps inside the input.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, input: &[f32], out: &mut [f32]) {
-        use std::arch::x86_64::{
-            _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_max_ps,
-            _mm512_min_ps, _mm512_set1_ps,
-        };
+    #[inline(always)]
+    unsafe fn blocked<L: Lanes>(&self, input: &[f32], out: &mut [f32]) {
         let op = self.op;
         let win = &op.window;
         let (h, w, c) = self.dims;
@@ -199,20 +285,15 @@ impl Plan<'_> {
         );
         // Tanh is applied to the stored row afterwards.
         let (low, high) = clamp_range(op.activation).unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-        let (low, high) = (_mm512_set1_ps(low), _mm512_set1_ps(high));
-        let blocks = c.div_ceil(16);
-        let tail = c - (blocks.max(1) - 1) * 16;
-        let tail_mask: u16 = if tail >= 16 {
-            u16::MAX
-        } else {
-            (1 << tail) - 1
-        };
+        let (low, high) = (L::splat(low), L::splat(high));
+        let blocks = c.div_ceil(L::N);
+        let (full, tail_mask) = (L::mask(L::N), L::mask(c - (blocks.max(1) - 1) * L::N));
         // Lanes of channel block `block` that hold channels.
         let mask_of = |block: usize| {
             if block + 1 == blocks {
                 tail_mask
             } else {
-                u16::MAX
+                full
             }
         };
         let (x_ptr, k_ptr, b_ptr) = (input.as_ptr(), op.weights.as_ptr(), op.bias.as_ptr());
@@ -241,28 +322,23 @@ impl Plan<'_> {
                         // Four inner pixels at once: four independent accumulators share each
                         // weight load.
                         for block in 0..blocks {
-                            let ch = block * 16;
+                            let ch = block * L::N;
                             let mask = mask_of(block);
-                            let bias = _mm512_maskz_loadu_ps(mask, b_ptr.add(ch));
+                            let bias = L::load(mask, b_ptr.add(ch));
                             let mut acc = [bias; 4];
                             for &(ky, row) in &taps_y {
                                 for kx in 0..op.kw {
-                                    let k = _mm512_maskz_loadu_ps(
-                                        mask,
-                                        k_ptr.add((ky * op.kw + kx) * c + ch),
-                                    );
+                                    let k = L::load(mask, k_ptr.add((ky * op.kw + kx) * c + ch));
                                     let ix = ox * win.stride_w + kx * win.dilation_w - pad_left;
                                     for (j, acc) in acc.iter_mut().enumerate() {
                                         let at = (row + ix + j * win.stride_w) * c + ch;
-                                        let x = _mm512_maskz_loadu_ps(mask, x_ptr.add(at));
-                                        *acc = _mm512_fmadd_ps(x, k, *acc);
+                                        *acc = L::load(mask, x_ptr.add(at)).fmadd(k, *acc);
                                     }
                                 }
                             }
                             for (j, acc) in acc.into_iter().enumerate() {
-                                let v = _mm512_min_ps(_mm512_max_ps(acc, low), high);
                                 let at = (out_row + ox + j) * c + ch;
-                                _mm512_mask_storeu_ps(out.as_mut_ptr().add(at), mask, v);
+                                acc.clamp(low, high).store(mask, out.as_mut_ptr().add(at));
                             }
                         }
                         ox += 4;
@@ -278,26 +354,21 @@ impl Plan<'_> {
                         .iter()
                         .rposition(|&(lo, hi)| lo <= ox && ox < hi);
                     for block in 0..blocks {
-                        let ch = block * 16;
+                        let ch = block * L::N;
                         let mask = mask_of(block);
-                        let mut acc = _mm512_maskz_loadu_ps(mask, b_ptr.add(ch));
+                        let mut acc = L::load(mask, b_ptr.add(ch));
                         if let (Some(kx_lo), Some(kx_hi)) = (kx_lo, kx_hi) {
                             for &(ky, row) in &taps_y {
                                 for kx in kx_lo..=kx_hi {
                                     let ix = ox * win.stride_w + kx * win.dilation_w - pad_left;
-                                    let x =
-                                        _mm512_maskz_loadu_ps(mask, x_ptr.add((row + ix) * c + ch));
-                                    let k = _mm512_maskz_loadu_ps(
-                                        mask,
-                                        k_ptr.add((ky * op.kw + kx) * c + ch),
-                                    );
-                                    acc = _mm512_fmadd_ps(x, k, acc);
+                                    let x = L::load(mask, x_ptr.add((row + ix) * c + ch));
+                                    let k = L::load(mask, k_ptr.add((ky * op.kw + kx) * c + ch));
+                                    acc = x.fmadd(k, acc);
                                 }
                             }
                         }
-                        acc = _mm512_min_ps(_mm512_max_ps(acc, low), high);
                         let at = (out_row + ox) * c + ch;
-                        _mm512_mask_storeu_ps(out.as_mut_ptr().add(at), mask, acc);
+                        acc.clamp(low, high).store(mask, out.as_mut_ptr().add(at));
                     }
                     ox += 1;
                 }
@@ -308,14 +379,13 @@ impl Plan<'_> {
         }
     }
 
-    #[inline(always)]
-    fn rows<M: MulAdd>(&self, input: &[f32], out: &mut [f32], tiled: &[f32]) {
+    /// The portable loops: per output row, each tap adds its input pixels times its weights.
+    fn rows(&self, input: &[f32], out: &mut [f32]) {
         let op = self.op;
         let win = &op.window;
         let (h, w, c) = self.dims;
         let (oh, ow) = self.out_dims;
         let (pad_top, pad_left) = self.pad;
-        let columns = &self.columns;
         for (b, image) in out.chunks_exact_mut(oh * ow * c).enumerate() {
             let src = &input[b * h * w * c..(b + 1) * h * w * c];
             for (oy, row) in image.chunks_exact_mut(ow * c).enumerate() {
@@ -330,27 +400,14 @@ impl Plan<'_> {
                         continue;
                     };
                     let in_row = &src[iy * w * c..(iy + 1) * w * c];
-                    for (kx, &(lo, hi)) in columns.iter().enumerate() {
-                        let tap = ky * op.kw + kx;
-                        if win.stride_w == 1 {
-                            // Stride 1: the tap reads one contiguous run of the input row, so
-                            // the whole row is a single flat multiply-add against the tap's
-                            // weights repeated per pixel (vectorises even for 8 channels).
-                            let start = lo + kx * win.dilation_w - pad_left;
-                            let x = &in_row[start * c..(start + hi - lo) * c];
-                            let k = &tiled[tap * ow * c + lo * c..tap * ow * c + hi * c];
-                            for ((o, &xv), &kv) in row[lo * c..hi * c].iter_mut().zip(x).zip(k) {
-                                *o = M::mul_add(xv, kv, *o);
-                            }
-                            continue;
-                        }
-                        let k = &op.weights[tap * c..(tap + 1) * c];
+                    for (kx, &(lo, hi)) in self.columns.iter().enumerate() {
+                        let k = &op.weights[(ky * op.kw + kx) * c..(ky * op.kw + kx + 1) * c];
                         let pixels = row[lo * c..hi * c].chunks_exact_mut(c);
                         for (i, pixel) in pixels.enumerate() {
                             let ix = (lo + i) * win.stride_w + kx * win.dilation_w - pad_left;
                             let x = &in_row[ix * c..(ix + 1) * c];
                             for ((o, &xv), &kv) in pixel.iter_mut().zip(x).zip(k) {
-                                *o = M::mul_add(xv, kv, *o);
+                                *o += xv * kv;
                             }
                         }
                     }
@@ -427,7 +484,7 @@ mod tests {
             // this CPU dispatched to.
             let plan = op.plan(h, w, c)?;
             let mut portable = vec![0f32; n * oh * ow * c];
-            plan.rows::<Separate>(&input, &mut portable, &plan.tiled());
+            plan.rows(&input, &mut portable);
             let dispatched = ours.flatten_all()?.to_vec1::<f32>()?;
             let worst = portable
                 .iter()

@@ -1,8 +1,8 @@
-//! Element-wise activations in one pass (candle would need several passes, each allocating).
+//! Element-wise ops in one pass (candle would need several passes, each allocating).
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
 
-use super::{activate, check_len, contiguous_f32};
+use super::{activate, check_len, contiguous_f32, prelu, Epilogue};
 use crate::runtime::tflite::Activation;
 
 /// Which function a [`Unary`] op applies.
@@ -62,12 +62,138 @@ impl CustomOp1 for Prelu {
         let channels = layout.shape().dims().last().copied().unwrap_or(1);
         check_len(self.name(), "alpha", self.alpha.len(), channels)?;
         let mut out = contiguous_f32(storage, layout, self.name())?.to_vec();
-        for pixel in out.chunks_exact_mut(channels.max(1)) {
-            for (v, &a) in pixel.iter_mut().zip(&self.alpha) {
-                // Branch-free so the loop vectorises.
-                *v = v.max(0.0) + a * v.min(0.0);
+        prelu(&mut out, &self.alpha, channels);
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// Which arithmetic a [`Binary`] op does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// a + b.
+    Add,
+    /// a * b.
+    Mul,
+}
+
+/// ADD or MUL of two NHWC tensors of one shape, then an epilogue, in one pass.
+///
+/// An ADD may also take a second input with fewer channels, as if it were zero-padded to the
+/// first input's channels with `channel_offset` zeros before it: a channel PAD folded into the
+/// ADD (the face models pad every residual branch that widens), so the padded copy is never
+/// made.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    /// The arithmetic.
+    pub kind: BinaryKind,
+    /// Channels of the first input before the second input's first channel (a folded PAD).
+    pub channel_offset: usize,
+    /// Applied to the result.
+    pub epilogue: Epilogue,
+}
+
+impl CustomOp2 for Binary {
+    fn name(&self) -> &'static str {
+        "binary-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let a = contiguous_f32(s1, l1, self.name())?;
+        let b = contiguous_f32(s2, l2, self.name())?;
+        let (da, db) = (l1.shape().dims(), l2.shape().dims());
+        let (ca, cb) = (
+            da.last().copied().unwrap_or(1),
+            db.last().copied().unwrap_or(1),
+        );
+        let padded = self.kind == BinaryKind::Add && self.channel_offset + cb <= ca;
+        let same_pixels = da.len() == db.len() && da[..da.len() - 1] == db[..db.len() - 1];
+        if !(same_pixels && (ca == cb && self.channel_offset == 0 || padded)) {
+            return Err(candle_core::Error::Msg(format!(
+                "{}: shapes {da:?} and {db:?} do not match (channel offset {})",
+                self.name(),
+                self.channel_offset
+            )));
+        }
+        let out = match self.kind {
+            BinaryKind::Add if ca == cb => a.iter().zip(b).map(|(x, y)| x + y).collect(),
+            BinaryKind::Add => {
+                let mut out = a.to_vec();
+                for (pixel, add) in out
+                    .chunks_exact_mut(ca.max(1))
+                    .zip(b.chunks_exact(cb.max(1)))
+                {
+                    let part = &mut pixel[self.channel_offset..self.channel_offset + cb];
+                    part.iter_mut().zip(add).for_each(|(x, y)| *x += y);
+                }
+                out
+            }
+            BinaryKind::Mul => a.iter().zip(b).map(|(x, y)| x * y).collect(),
+        };
+        let mut out: Vec<f32> = out;
+        self.epilogue.apply(&mut out, ca);
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        op: &Binary,
+        a: (&[f32], &[usize]),
+        b: (&[f32], &[usize]),
+    ) -> candle_core::Result<Vec<f32>> {
+        let (storage, _) = op.cpu_fwd(
+            &CpuStorage::F32(a.0.to_vec()),
+            &Layout::contiguous(a.1),
+            &CpuStorage::F32(b.0.to_vec()),
+            &Layout::contiguous(b.1),
+        )?;
+        Ok(storage.as_slice::<f32>()?.to_vec())
+    }
+
+    #[test]
+    fn add_with_a_folded_channel_pad_equals_add_of_the_padded_tensor() {
+        let a: Vec<f32> = (0..2 * 3 * 4).map(|i| i as f32 - 10.0).collect();
+        let b: Vec<f32> = (0..2 * 3 * 2).map(|i| 0.5 * i as f32).collect();
+        let op = Binary {
+            kind: BinaryKind::Add,
+            channel_offset: 1,
+            epilogue: Epilogue::Activation(Activation::Relu),
+        };
+        let got = run(&op, (&a, &[1, 2, 3, 4]), (&b, &[1, 2, 3, 2])).unwrap();
+        for p in 0..6 {
+            for c in 0..4 {
+                let padded = if (1..3).contains(&c) {
+                    b[p * 2 + c - 1]
+                } else {
+                    0.0
+                };
+                assert_eq!(
+                    got[p * 4 + c],
+                    (a[p * 4 + c] + padded).max(0.0),
+                    "pixel {p} channel {c}"
+                );
             }
         }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        // The second input must fit inside the first's channels, and MUL never pads.
+        assert!(run(&op, (&a, &[1, 2, 3, 4]), (&a, &[1, 2, 3, 4])).is_err());
+        let mul = Binary {
+            kind: BinaryKind::Mul,
+            channel_offset: 0,
+            epilogue: Epilogue::Activation(Activation::None),
+        };
+        assert!(run(&mul, (&a, &[1, 2, 3, 4]), (&b, &[1, 2, 3, 2])).is_err());
+        assert_eq!(
+            run(&mul, (&b, &[1, 2, 3, 2]), (&b, &[1, 2, 3, 2])).unwrap(),
+            b.iter().map(|x| x * x).collect::<Vec<_>>()
+        );
     }
 }

@@ -15,13 +15,13 @@ mod pool;
 mod resize;
 mod transpose_conv;
 
-pub use conv::{BiasActivation, Im2col};
+pub use conv::{product, Conv, Im2col};
 pub use depthwise::DepthwiseConv;
-pub use elementwise::{Prelu, Unary, UnaryKind};
+pub use elementwise::{Binary, BinaryKind, Prelu, Unary, UnaryKind};
 pub use pad::Pad4;
 pub use pool::{Pool, PoolKind};
 pub use resize::ResizeBilinear;
-pub use transpose_conv::Col2imBias;
+pub use transpose_conv::TransposeConv;
 
 use candle_core::{CpuStorage, Layout};
 
@@ -78,36 +78,79 @@ pub fn clamp_range(activation: Activation) -> Option<(f32, f32)> {
     }
 }
 
-/// Adds `bias` to every pixel (the last dimension) of `data` and clamps to `[low, high]`: the
-/// bias and activation of a convolution in one pass over its output.
-///
-/// The crate is built for baseline x86-64, so the same loop is compiled again with AVX-512 and
-/// picked at run time (16 lanes instead of 4); this pass touches every output value of every
-/// matrix-product convolution.
-pub fn bias_clamp(data: &mut [f32], bias: &[f32], low: f32, high: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F, checked just above.
-        unsafe { bias_clamp_avx512(data, bias, low, high) };
-        return;
+/// What a fused op applies to its output, per pixel of `channels` values, before the output
+/// leaves the cache: a TFLite fused activation, or a PRELU that followed the op in the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Epilogue {
+    /// A fused activation (`None` does nothing).
+    Activation(Activation),
+    /// PRELU: max(x, 0) + alpha * min(x, 0), one alpha per channel.
+    Prelu(Vec<f32>),
+}
+
+impl Epilogue {
+    /// Applies the epilogue in place to `data`, pixels of `channels` values.
+    pub fn apply(&self, data: &mut [f32], channels: usize) {
+        self.dispatch(data, &[], channels);
     }
-    bias_clamp_loop(data, bias, low, high);
+
+    /// Adds `bias` (one value per channel) to every pixel of `data`, then applies the epilogue.
+    pub fn apply_biased(&self, data: &mut [f32], bias: &[f32]) {
+        self.dispatch(data, bias, bias.len());
+    }
+
+    /// The crate is built for baseline x86-64, so the loops are compiled again with AVX2 and
+    /// picked at run time (8 lanes instead of 4): this pass touches every output value of the
+    /// fused ops.
+    fn dispatch(&self, data: &mut [f32], bias: &[f32], channels: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.apply_avx2(data, bias, channels) };
+            return;
+        }
+        self.apply_loop(data, bias, channels);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_avx2(&self, data: &mut [f32], bias: &[f32], channels: usize) {
+        self.apply_loop(data, bias, channels);
+    }
+
+    /// Two passes when there is a bias: the data is one cache-sized tile, so the second pass
+    /// reads from cache.
+    #[inline(always)]
+    fn apply_loop(&self, data: &mut [f32], bias: &[f32], channels: usize) {
+        if !bias.is_empty() {
+            for pixel in data.chunks_exact_mut(channels.max(1)) {
+                for (v, &b) in pixel.iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+        match self {
+            Epilogue::Activation(Activation::None) => {}
+            Epilogue::Activation(a) => match clamp_range(*a) {
+                Some((low, high)) => data.iter_mut().for_each(|v| {
+                    // Compare-and-select (not `f32::clamp`) so that it compiles to min/max.
+                    let x = if *v < low { low } else { *v };
+                    *v = if x > high { high } else { x };
+                }),
+                None => activate(data, *a),
+            },
+            Epilogue::Prelu(alpha) => prelu(data, alpha, channels),
+        }
+    }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn bias_clamp_avx512(data: &mut [f32], bias: &[f32], low: f32, high: f32) {
-    bias_clamp_loop(data, bias, low, high);
-}
-
+/// PRELU in place over pixels of `channels` values.
 #[inline(always)]
-fn bias_clamp_loop(data: &mut [f32], bias: &[f32], low: f32, high: f32) {
-    for pixel in data.chunks_exact_mut(bias.len().max(1)) {
-        for (v, &b) in pixel.iter_mut().zip(bias) {
-            // Compare-and-select (not `f32::clamp`) so that it compiles to min/max instructions.
-            let x = *v + b;
-            let x = if x < low { low } else { x };
-            *v = if x > high { high } else { x };
+pub(crate) fn prelu(data: &mut [f32], alpha: &[f32], channels: usize) {
+    for pixel in data.chunks_exact_mut(channels.max(1)) {
+        for (v, &a) in pixel.iter_mut().zip(alpha) {
+            // Branch-free so the loop vectorises.
+            *v = v.max(0.0) + a * v.min(0.0);
         }
     }
 }
@@ -142,14 +185,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bias_clamp_adds_per_channel_and_clamps() {
+    fn epilogues_clamp_and_slope_per_channel() {
         // 37 pixels of 3 channels: the vector loop and its scalar tail both run.
         let data: Vec<f32> = (0..111).map(|i| (i as f32 - 55.0) / 7.0).collect();
-        let bias = [0.5, -1.0, 2.0];
-        let mut fast = data.clone();
-        bias_clamp(&mut fast, &bias, 0.0, 6.0);
-        for (i, (&x, &y)) in data.iter().zip(&fast).enumerate() {
-            assert_eq!(y, (x + bias[i % 3]).clamp(0.0, 6.0), "value {i}");
+        let mut relu6 = data.clone();
+        Epilogue::Activation(Activation::Relu6).apply(&mut relu6, 3);
+        let alpha = [0.5, -1.0, 2.0];
+        let mut prelu = data.clone();
+        Epilogue::Prelu(alpha.to_vec()).apply(&mut prelu, 3);
+        for (i, &x) in data.iter().enumerate() {
+            assert_eq!(relu6[i], x.clamp(0.0, 6.0), "relu6 {i}");
+            let want = if x < 0.0 { alpha[i % 3] * x } else { x };
+            assert_eq!(prelu[i], want, "prelu {i}");
         }
     }
 

@@ -1,16 +1,17 @@
-//! Second half of the NHWC transposed convolution (mediapipe's Convolution2DTransposeBias):
-//! the matrix product `[n*h*w, cin] x [cin, kh*kw*cout]` gives every input pixel's
-//! contribution to a `kh x kw` output patch; this op scatters and sums those patches
-//! (col2im) and adds the bias.
+//! NHWC transposed convolution (mediapipe's Convolution2DTransposeBias): the matrix product
+//! `[n*h*w, cin] x [cin, kh*kw*cout]` gives every input pixel's contribution to a `kh x kw`
+//! output patch; the patches are then scattered and summed (col2im) onto the bias.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-use super::{check_len, contiguous_f32};
+use super::{check_len, contiguous_f32, product};
 use crate::runtime::tflite::{Padding, Window};
 
-/// Scatters `[n, h, w, kh*kw*cout]` patch columns into `[n, oh, ow, cout]` plus bias.
+/// Transposed convolution `[n, h, w, cin]` -> `[n, oh, ow, cout]`.
 #[derive(Debug, Clone)]
-pub struct Col2imBias {
+pub struct TransposeConv {
+    /// The filter as a row-major `[cin, kh * kw * cout]` matrix, columns `(ky, kx, o)`.
+    pub matrix: Vec<f32>,
     /// One bias per output channel.
     pub bias: Vec<f32>,
     /// Filter height.
@@ -21,9 +22,9 @@ pub struct Col2imBias {
     pub window: Window,
 }
 
-impl CustomOp1 for Col2imBias {
+impl CustomOp1 for TransposeConv {
     fn name(&self) -> &'static str {
-        "col2im-bias-nhwc"
+        "transpose-conv-nhwc"
     }
 
     fn cpu_fwd(
@@ -31,10 +32,13 @@ impl CustomOp1 for Col2imBias {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let cols = contiguous_f32(storage, layout, self.name())?;
-        let (n, h, w, patch) = layout.shape().dims4()?;
+        let input = contiguous_f32(storage, layout, self.name())?;
+        let (n, h, w, cin) = layout.shape().dims4()?;
         let cout = self.bias.len();
-        check_len(self.name(), "patch", patch, self.kh * self.kw * cout)?;
+        let patch = self.kh * self.kw * cout;
+        check_len(self.name(), "filter", self.matrix.len(), cin * patch)?;
+        let mut cols = vec![0f32; n * h * w * patch];
+        product(&mut cols, input, &self.matrix, cin, patch);
         let (sh, sw) = (self.window.stride_h, self.window.stride_w);
         let full_h = (h.saturating_sub(1)) * sh + self.kh;
         let full_w = (w.saturating_sub(1)) * sw + self.kw;
