@@ -1,6 +1,6 @@
 //! NHWC convolution as one op: per tile of output pixels, patch extraction (im2col) for KxK
-//! filters, one matrix product, then bias and epilogue (activation or PRELU) while the tile is
-//! still in cache.
+//! filters, one matrix product accumulated onto the bias, then the epilogue (activation or
+//! PRELU) while the tile is still in cache.
 //!
 //! Why not candle's `matmul` plus separate ops: the product's output, its bias and its
 //! activation were each a pass over the whole activation in memory; in the face models those
@@ -183,15 +183,29 @@ impl CustomOp1 for Conv {
                 None => &input[rows.start * k..rows.end * k],
             };
             let done = out.len();
-            out.resize(done + rows.len() * cout, 0.0);
+            extend_repeated(&mut out, &self.bias, rows.len());
             product(&mut out[done..], lhs, &self.matrix, k, cout);
-            self.epilogue.apply_biased(&mut out[done..], &self.bias);
+            self.epilogue.apply(&mut out[done..], cout);
         }
         Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, cout))))
     }
 }
 
-/// `dst = lhs x rhs` for row-major `lhs` (`[m, k]`), `rhs` (`[k, n]`) and `dst` (`[m, n]`), on
+/// Appends `times` copies of `row` to `out`, doubling the copied run each time: a handful of
+/// long copies instead of one short copy per output pixel.
+fn extend_repeated(out: &mut Vec<f32>, row: &[f32], times: usize) {
+    let (start, len) = (out.len(), row.len() * times);
+    if len == 0 {
+        return;
+    }
+    out.extend_from_slice(row);
+    while out.len() - start < len {
+        let have = out.len() - start;
+        out.extend_from_within(start..start + have.min(len - have));
+    }
+}
+
+/// `dst += lhs x rhs` for row-major `lhs` (`[m, k]`), `rhs` (`[k, n]`) and `dst` (`[m, n]`), on
 /// the calling thread.
 ///
 /// One thread: the server runs every model on its own thread and many requests at once, and on
@@ -215,7 +229,7 @@ pub fn product(dst: &mut [f32], lhs: &[f32], rhs: &[f32], k: usize, n: usize) {
             dst.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            true,
             lhs.as_ptr(),
             1,
             k as isize,

@@ -1,5 +1,8 @@
 //! NHWC depthwise convolution (depth multiplier 1) with fused bias and activation.
 
+#[cfg(target_arch = "x86_64")]
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
 use super::{activate, check_len, clamp_range, contiguous_f32, output_geometry};
@@ -46,8 +49,7 @@ impl CustomOp1 for DepthwiseConv {
         check_len(self.name(), "bias", self.bias.len(), c)?;
         let plan = self.plan(h, w, c)?;
         let (oh, ow) = plan.out_dims;
-        let mut out = vec![0f32; n * oh * ow * c];
-        plan.run(input, &mut out);
+        let out = plan.run(input, n);
         Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, c))))
     }
 }
@@ -231,34 +233,49 @@ impl Plan<'_> {
     /// AVX2 with FMA, a register-blocked kernel compiled for it runs instead (as XNNPACK's
     /// depthwise kernels do); otherwise the portable row loops. (No crate offers a
     /// runtime-dispatched NHWC depthwise kernel.)
-    fn run(&self, input: &[f32], out: &mut [f32]) {
+    ///
+    /// The blocked kernels store every output value once, so their output is not zeroed first.
+    fn run(&self, input: &[f32], n: usize) -> Vec<f32> {
+        let (_, _, c) = self.dims;
+        let (oh, ow) = self.out_dims;
+        let len = n * oh * ow * c;
         #[cfg(target_arch = "x86_64")]
         {
+            let mut out = Vec::with_capacity(len);
+            let spare = &mut out.spare_capacity_mut()[..len];
+            let mut blocked = false;
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F, checked just above.
-                unsafe { self.run_avx512(input, out) };
-                return;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
+                unsafe { self.run_avx512(input, spare) };
+                blocked = true;
+            } else if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                unsafe { self.run_avx2(input, out) };
-                return;
+                unsafe { self.run_avx2(input, spare) };
+                blocked = true;
+            }
+            if blocked {
+                // SAFETY: the blocked kernel stored all `len` values (every channel block of
+                // every output pixel).
+                unsafe { out.set_len(len) };
+                return out;
             }
         }
-        self.rows(input, out);
+        let mut out = vec![0f32; len];
+        self.rows(input, &mut out);
+        out
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, input: &[f32], out: &mut [f32]) {
+    unsafe fn run_avx512(&self, input: &[f32], out: &mut [MaybeUninit<f32>]) {
         self.blocked::<Avx512>(input, out);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, input: &[f32], out: &mut [f32]) {
+    unsafe fn run_avx2(&self, input: &[f32], out: &mut [MaybeUninit<f32>]) {
         self.blocked::<Avx2>(input, out);
     }
 
@@ -267,7 +284,7 @@ impl Plan<'_> {
     /// edge pixels one at a time over only their taps inside the input.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn blocked<L: Lanes>(&self, input: &[f32], out: &mut [f32]) {
+    unsafe fn blocked<L: Lanes>(&self, input: &[f32], out: &mut [MaybeUninit<f32>]) {
         let op = self.op;
         let win = &op.window;
         let (h, w, c) = self.dims;
@@ -297,6 +314,7 @@ impl Plan<'_> {
             }
         };
         let (x_ptr, k_ptr, b_ptr) = (input.as_ptr(), op.weights.as_ptr(), op.bias.as_ptr());
+        let o_ptr = out.as_mut_ptr().cast::<f32>();
         // Output columns whose every tap lands inside the input: no bounds logic there.
         let span = (op.kw - 1) * win.dilation_w;
         let inner_lo = pad_left.div_ceil(win.stride_w).min(ow);
@@ -338,7 +356,7 @@ impl Plan<'_> {
                             }
                             for (j, acc) in acc.into_iter().enumerate() {
                                 let at = (out_row + ox + j) * c + ch;
-                                acc.clamp(low, high).store(mask, out.as_mut_ptr().add(at));
+                                acc.clamp(low, high).store(mask, o_ptr.add(at));
                             }
                         }
                         ox += 4;
@@ -368,12 +386,14 @@ impl Plan<'_> {
                             }
                         }
                         let at = (out_row + ox) * c + ch;
-                        acc.clamp(low, high).store(mask, out.as_mut_ptr().add(at));
+                        acc.clamp(low, high).store(mask, o_ptr.add(at));
                     }
                     ox += 1;
                 }
                 if op.activation == Activation::Tanh {
-                    activate(&mut out[out_row * c..(out_row + ow) * c], op.activation);
+                    // SAFETY: the row's values were all stored just above.
+                    let row = std::slice::from_raw_parts_mut(o_ptr.add(out_row * c), ow * c);
+                    activate(row, op.activation);
                 }
             }
         }

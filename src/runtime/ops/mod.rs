@@ -90,45 +90,28 @@ pub enum Epilogue {
 
 impl Epilogue {
     /// Applies the epilogue in place to `data`, pixels of `channels` values.
-    pub fn apply(&self, data: &mut [f32], channels: usize) {
-        self.dispatch(data, &[], channels);
-    }
-
-    /// Adds `bias` (one value per channel) to every pixel of `data`, then applies the epilogue.
-    pub fn apply_biased(&self, data: &mut [f32], bias: &[f32]) {
-        self.dispatch(data, bias, bias.len());
-    }
-
+    ///
     /// The crate is built for baseline x86-64, so the loops are compiled again with AVX2 and
     /// picked at run time (8 lanes instead of 4): this pass touches every output value of the
     /// fused ops.
-    fn dispatch(&self, data: &mut [f32], bias: &[f32], channels: usize) {
+    pub fn apply(&self, data: &mut [f32], channels: usize) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { self.apply_avx2(data, bias, channels) };
+            unsafe { self.apply_avx2(data, channels) };
             return;
         }
-        self.apply_loop(data, bias, channels);
+        self.apply_loop(data, channels);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn apply_avx2(&self, data: &mut [f32], bias: &[f32], channels: usize) {
-        self.apply_loop(data, bias, channels);
+    unsafe fn apply_avx2(&self, data: &mut [f32], channels: usize) {
+        self.apply_loop(data, channels);
     }
 
-    /// Two passes when there is a bias: the data is one cache-sized tile, so the second pass
-    /// reads from cache.
     #[inline(always)]
-    fn apply_loop(&self, data: &mut [f32], bias: &[f32], channels: usize) {
-        if !bias.is_empty() {
-            for pixel in data.chunks_exact_mut(channels.max(1)) {
-                for (v, &b) in pixel.iter_mut().zip(bias) {
-                    *v += b;
-                }
-            }
-        }
+    fn apply_loop(&self, data: &mut [f32], channels: usize) {
         match self {
             Epilogue::Activation(Activation::None) => {}
             Epilogue::Activation(a) => match clamp_range(*a) {
