@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::ops::{
-    Binary, BinaryKind, Conv, DepthwiseConv, Epilogue, Im2col, Pad4, Pool, PoolKind, Prelu,
-    ResizeBilinear, TransposeConv, Unary, UnaryKind,
+    Binary, BinaryKind, Conv, DepthwiseConv, Epilogue, Im2col, Pad4, Pointwise, Pool, PoolKind,
+    ResizeBilinear, TransposeConv,
 };
 use super::tflite::{Activation, Constant, FlatModel, OpKind, Operation, Padding, TensorDesc};
 use super::{Error, TensorInfo};
@@ -33,8 +33,7 @@ enum Op {
     Pool(Pool),
     Resize(ResizeBilinear),
     DepthToSpace(usize),
-    Unary(Unary),
-    Prelu(Prelu),
+    Pointwise(Pointwise),
 }
 
 #[derive(Debug)]
@@ -320,9 +319,9 @@ impl Builder<'_> {
                 })
             }
             OpKind::DepthToSpace { block_size } => Op::DepthToSpace(*block_size),
-            OpKind::Activation(a) => Op::Unary(Unary(UnaryKind::Activation(*a))),
-            OpKind::HardSwish => Op::Unary(Unary(UnaryKind::HardSwish)),
-            OpKind::Logistic => Op::Unary(Unary(UnaryKind::Logistic)),
+            OpKind::Activation(a) => Op::Pointwise(Pointwise(Epilogue::Activation(*a))),
+            OpKind::HardSwish => Op::Pointwise(Pointwise(Epilogue::HardSwish)),
+            OpKind::Logistic => Op::Pointwise(Pointwise(Epilogue::Logistic)),
             OpKind::Prelu => {
                 let (alpha, shape) = self.f32_const(op, 1)?;
                 let channels = shape.last().copied().unwrap_or(0);
@@ -332,9 +331,7 @@ impl Builder<'_> {
                         self.context
                     )));
                 }
-                Op::Prelu(Prelu {
-                    alpha: alpha.to_vec(),
-                })
+                Op::Pointwise(Pointwise(Epilogue::Prelu(alpha.to_vec())))
             }
         };
         Ok(prepared)
@@ -689,8 +686,7 @@ fn fold_epilogues(mut steps: Vec<Step>, graph_outputs: &[usize]) -> Vec<Step> {
             continue;
         };
         let epilogue = match &steps[reader].op {
-            Op::Unary(Unary(UnaryKind::Activation(a))) => Epilogue::Activation(*a),
-            Op::Prelu(p) => Epilogue::Prelu(p.alpha.clone()),
+            Op::Pointwise(Pointwise(epilogue)) => epilogue.clone(),
             _ => continue,
         };
         let (Op::Conv(Conv { epilogue: slot, .. }) | Op::Binary(Binary { epilogue: slot, .. })) =
@@ -723,7 +719,7 @@ fn second<'a>(args: &[&'a Tensor]) -> candle_core::Result<&'a Tensor> {
 fn activated(t: Tensor, activation: Activation) -> candle_core::Result<Tensor> {
     match activation {
         Activation::None => Ok(t),
-        a => t.apply_op1_no_bwd(&Unary(UnaryKind::Activation(a))),
+        a => t.apply_op1_no_bwd(&Pointwise(Epilogue::Activation(a))),
     }
 }
 
@@ -771,7 +767,6 @@ fn run(op: &Op, args: &[&Tensor]) -> candle_core::Result<Tensor> {
                 .contiguous()?
                 .reshape((n, h * b, w * b, cout))
         }
-        Op::Unary(u) => x.apply_op1_no_bwd(u),
-        Op::Prelu(p) => x.apply_op1_no_bwd(p),
+        Op::Pointwise(p) => x.apply_op1_no_bwd(p),
     }
 }

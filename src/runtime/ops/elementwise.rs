@@ -2,56 +2,16 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
 
-use super::{activate, check_len, contiguous_f32, prelu, Epilogue};
-use crate::runtime::tflite::Activation;
+use super::{check_len, contiguous_f32, Epilogue};
 
-/// Which function a [`Unary`] op applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnaryKind {
-    /// A clamp-style activation.
-    Activation(Activation),
-    /// x * relu6(x + 3) / 6.
-    HardSwish,
-    /// 1 / (1 + exp(-x)).
-    Logistic,
-}
-
-/// Applies a [`UnaryKind`] to every element of an f32 tensor.
-#[derive(Debug, Clone, Copy)]
-pub struct Unary(pub UnaryKind);
-
-impl CustomOp1 for Unary {
-    fn name(&self) -> &'static str {
-        "unary"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let mut out = contiguous_f32(storage, layout, self.name())?.to_vec();
-        match self.0 {
-            UnaryKind::Activation(a) => activate(&mut out, a),
-            UnaryKind::HardSwish => out
-                .iter_mut()
-                .for_each(|v| *v = *v * (*v + 3.0).clamp(0.0, 6.0) / 6.0),
-            UnaryKind::Logistic => out.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
-        }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
-/// PRELU with one alpha per channel (last dimension): max(x, 0) + alpha * min(x, 0).
+/// An activation-type op on its own (RELU, HARD_SWISH, LOGISTIC, PRELU): the [`Epilogue`] a
+/// fused op would apply, for the cases that follow no op it could be folded into.
 #[derive(Debug, Clone)]
-pub struct Prelu {
-    /// Slope of the negative part, per channel.
-    pub alpha: Vec<f32>,
-}
+pub struct Pointwise(pub Epilogue);
 
-impl CustomOp1 for Prelu {
+impl CustomOp1 for Pointwise {
     fn name(&self) -> &'static str {
-        "prelu"
+        "pointwise"
     }
 
     fn cpu_fwd(
@@ -60,9 +20,11 @@ impl CustomOp1 for Prelu {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let channels = layout.shape().dims().last().copied().unwrap_or(1);
-        check_len(self.name(), "alpha", self.alpha.len(), channels)?;
+        if let Epilogue::Prelu(alpha) = &self.0 {
+            check_len(self.name(), "alpha", alpha.len(), channels)?;
+        }
         let mut out = contiguous_f32(storage, layout, self.name())?.to_vec();
-        prelu(&mut out, &self.alpha, channels);
+        self.0.apply(&mut out, channels);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -144,6 +106,7 @@ impl CustomOp2 for Binary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::tflite::Activation;
 
     fn run(
         op: &Binary,

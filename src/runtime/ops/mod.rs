@@ -17,7 +17,7 @@ mod transpose_conv;
 
 pub use conv::{product, Conv, Im2col};
 pub use depthwise::DepthwiseConv;
-pub use elementwise::{Binary, BinaryKind, Prelu, Unary, UnaryKind};
+pub use elementwise::{Binary, BinaryKind, Pointwise};
 pub use pad::Pad4;
 pub use pool::{Pool, PoolKind};
 pub use resize::ResizeBilinear;
@@ -79,11 +79,16 @@ pub fn clamp_range(activation: Activation) -> Option<(f32, f32)> {
 }
 
 /// What a fused op applies to its output, per pixel of `channels` values, before the output
-/// leaves the cache: a TFLite fused activation, or a PRELU that followed the op in the model.
+/// leaves the cache: a TFLite fused activation, or the activation op that followed the op in
+/// the model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Epilogue {
     /// A fused activation (`None` does nothing).
     Activation(Activation),
+    /// HARD_SWISH: x * relu6(x + 3) / 6.
+    HardSwish,
+    /// LOGISTIC: 1 / (1 + exp(-x)).
+    Logistic,
     /// PRELU: max(x, 0) + alpha * min(x, 0), one alpha per channel.
     Prelu(Vec<f32>),
 }
@@ -122,6 +127,10 @@ impl Epilogue {
                 }),
                 None => activate(data, *a),
             },
+            Epilogue::HardSwish => data
+                .iter_mut()
+                .for_each(|v| *v = *v * (*v + 3.0).clamp(0.0, 6.0) / 6.0),
+            Epilogue::Logistic => data.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
             Epilogue::Prelu(alpha) => prelu(data, alpha, channels),
         }
     }
@@ -129,7 +138,7 @@ impl Epilogue {
 
 /// PRELU in place over pixels of `channels` values.
 #[inline(always)]
-pub(crate) fn prelu(data: &mut [f32], alpha: &[f32], channels: usize) {
+fn prelu(data: &mut [f32], alpha: &[f32], channels: usize) {
     for pixel in data.chunks_exact_mut(channels.max(1)) {
         for (v, &a) in pixel.iter_mut().zip(alpha) {
             // Branch-free so the loop vectorises.
@@ -168,7 +177,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn epilogues_clamp_and_slope_per_channel() {
+    fn epilogues_compute_each_activation() {
         // 37 pixels of 3 channels: the vector loop and its scalar tail both run.
         let data: Vec<f32> = (0..111).map(|i| (i as f32 - 55.0) / 7.0).collect();
         let mut relu6 = data.clone();
@@ -176,8 +185,18 @@ mod tests {
         let alpha = [0.5, -1.0, 2.0];
         let mut prelu = data.clone();
         Epilogue::Prelu(alpha.to_vec()).apply(&mut prelu, 3);
+        let mut hard_swish = data.clone();
+        Epilogue::HardSwish.apply(&mut hard_swish, 3);
+        let mut logistic = data.clone();
+        Epilogue::Logistic.apply(&mut logistic, 3);
         for (i, &x) in data.iter().enumerate() {
             assert_eq!(relu6[i], x.clamp(0.0, 6.0), "relu6 {i}");
+            let want = x * (x + 3.0).clamp(0.0, 6.0) / 6.0;
+            assert!((hard_swish[i] - want).abs() <= 1e-6, "hard swish {i}");
+            assert!(
+                (logistic[i] - 1.0 / (1.0 + (-x).exp())).abs() <= 1e-6,
+                "logistic {i}"
+            );
             let want = if x < 0.0 { alpha[i % 3] * x } else { x };
             assert_eq!(prelu[i], want, "prelu {i}");
         }
