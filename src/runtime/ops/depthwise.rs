@@ -6,6 +6,8 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
 use super::{activate, check_len, clamp_range, contiguous_f32, output_geometry};
+#[cfg(target_arch = "x86_64")]
+use super::{simd, Simd};
 use crate::runtime::tflite::{Activation, Window};
 
 /// Depthwise convolution over an NHWC f32 tensor; weights are `[kh, kw, channels]`.
@@ -240,27 +242,21 @@ impl Plan<'_> {
         let (oh, ow) = self.out_dims;
         let len = n * oh * ow * c;
         #[cfg(target_arch = "x86_64")]
-        {
+        if simd() != Simd::Baseline {
             let mut out = Vec::with_capacity(len);
             let spare = &mut out.spare_capacity_mut()[..len];
-            let mut blocked = false;
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                unsafe { self.run_avx512(input, spare) };
-                blocked = true;
-            } else if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                unsafe { self.run_avx2(input, spare) };
-                blocked = true;
+            // SAFETY: the CPU supports the instruction set of the kernel called.
+            unsafe {
+                if simd() == Simd::Avx512 {
+                    self.run_avx512(input, spare);
+                } else {
+                    self.run_avx2(input, spare);
+                }
+                // The blocked kernel stored all `len` values (every channel block of every
+                // output pixel).
+                out.set_len(len);
             }
-            if blocked {
-                // SAFETY: the blocked kernel stored all `len` values (every channel block of
-                // every output pixel).
-                unsafe { out.set_len(len) };
-                return out;
-            }
+            return out;
         }
         let mut out = vec![0f32; len];
         self.rows(input, &mut out);

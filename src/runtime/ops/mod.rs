@@ -27,6 +27,35 @@ use candle_core::{CpuStorage, Layout};
 
 use super::tflite::{Activation, Padding};
 
+/// The vector instruction sets the hand-written loops are compiled for besides the crate's
+/// baseline x86-64 (SSE2, 4 lanes), as the CPU reports them: each kernel picks its variant by
+/// this one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Simd {
+    /// AVX-512F: 16 lanes.
+    Avx512,
+    /// AVX2 with FMA: 8 lanes.
+    Avx2,
+    /// Only the baseline.
+    Baseline,
+}
+
+/// What this CPU has, of [`Simd`].
+fn simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Simd::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Simd::Avx2;
+        }
+    }
+    Simd::Baseline
+}
+
 /// Output size and leading padding of one spatial axis, with TFLite's rules.
 pub fn output_geometry(
     input: usize,
@@ -100,13 +129,12 @@ impl Epilogue {
     /// picked at run time (8 lanes instead of 4): this pass touches every output value of the
     /// fused ops.
     pub fn apply(&self, data: &mut [f32], channels: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { self.apply_avx2(data, channels) };
-            return;
+        match simd() {
+            // SAFETY: the CPU supports AVX2 (an AVX-512 CPU has it too).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 | Simd::Avx2 => unsafe { self.apply_avx2(data, channels) },
+            _ => self.apply_loop(data, channels),
         }
-        self.apply_loop(data, channels);
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-use super::contiguous_f32;
+use super::{contiguous_f32, simd, Simd};
 
 /// Bilinear resize of an NHWC f32 tensor to `out_h` x `out_w`.
 #[derive(Debug, Clone)]
@@ -86,21 +86,29 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// The crate is built for baseline x86-64; the same loop compiled with AVX-512 (16 lanes) is
-    /// picked at run time where the CPU has it.
+    /// The crate is built for baseline x86-64; the same loop compiled with AVX-512 (16 lanes) or
+    /// AVX2 (8 lanes) is picked at run time where the CPU has it.
     fn run(&self, input: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { self.run_avx512(input, out) };
-            return;
+        match simd() {
+            // SAFETY: the CPU supports AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { self.run_avx512(input, out) },
+            // SAFETY: the CPU supports AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { self.run_avx2(input, out) },
+            _ => self.pixels(input, out),
         }
-        self.pixels(input, out);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn run_avx512(&self, input: &[f32], out: &mut [f32]) {
+        self.pixels(input, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2(&self, input: &[f32], out: &mut [f32]) {
         self.pixels(input, out);
     }
 
