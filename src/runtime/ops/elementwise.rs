@@ -75,14 +75,14 @@ impl CustomOp2 for Binary {
         );
         let padded = self.kind == BinaryKind::Add && self.channel_offset + cb <= ca;
         let same_pixels = da.len() == db.len() && da[..da.len() - 1] == db[..db.len() - 1];
-        if !(same_pixels && (ca == cb && self.channel_offset == 0 || padded)) {
+        if !(same_pixels && ((ca == cb && self.channel_offset == 0) || padded)) {
             return Err(candle_core::Error::Msg(format!(
                 "{}: shapes {da:?} and {db:?} do not match (channel offset {})",
                 self.name(),
                 self.channel_offset
             )));
         }
-        let out = match self.kind {
+        let mut out: Vec<f32> = match self.kind {
             BinaryKind::Add if ca == cb => a.iter().zip(b).map(|(x, y)| x + y).collect(),
             BinaryKind::Add => {
                 let mut out = a.to_vec();
@@ -97,7 +97,6 @@ impl CustomOp2 for Binary {
             }
             BinaryKind::Mul => a.iter().zip(b).map(|(x, y)| x * y).collect(),
         };
-        let mut out: Vec<f32> = out;
         self.epilogue.apply(&mut out, ca);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
