@@ -388,6 +388,26 @@ impl Piece {
 
     /// The cut line: the sew line pushed out by each seam's allowance, corners per seam.
     pub fn cut_line(&self) -> Result<Vec<Point>, Error> {
+        let ring = self.cut_ring()?;
+        let fail = |reason: &str| Error::Geometry {
+            piece: self.name.clone(),
+            reason: reason.to_string(),
+        };
+        let contour: Vec<[f64; 2]> = ring.iter().map(|p| [p.x, p.y]).collect();
+        let shapes = contour.simplify_shape(FillRule::NonZero);
+        let outer = shapes
+            .iter()
+            .filter_map(|shape| shape.first())
+            .max_by(|a, b| polygon_area(a).total_cmp(&polygon_area(b)))
+            .ok_or_else(|| fail("seam allowance collapsed"))?;
+        Ok(outer.iter().map(|p| Point::new(p[0], p[1])).collect())
+    }
+
+    /// The cut line before its clean-up: the offset seams joined at their corners, in order.
+    /// Where allowances meet at sharp or concave corners the ring crosses itself, and the loops
+    /// it makes are removed by [`Piece::cut_line`]; every point of the cut line lies on this
+    /// ring, so its extent in any direction bounds the cut line's.
+    pub fn cut_ring(&self) -> Result<Vec<Point>, Error> {
         let fail = |reason: &str| Error::Geometry {
             piece: self.name.clone(),
             reason: reason.to_string(),
@@ -419,14 +439,7 @@ impl Piece {
             let w_b = self.seams[next].allowance;
             ring.extend(join(a, t_end, b, t_start, w_a, w_b, self.seams[i].corner));
         }
-        let contour: Vec<[f64; 2]> = ring.iter().map(|p| [p.x, p.y]).collect();
-        let shapes = contour.simplify_shape(FillRule::NonZero);
-        let outer = shapes
-            .iter()
-            .filter_map(|shape| shape.first())
-            .max_by(|a, b| polygon_area(a).total_cmp(&polygon_area(b)))
-            .ok_or_else(|| fail("seam allowance collapsed"))?;
-        Ok(outer.iter().map(|p| Point::new(p[0], p[1])).collect())
+        Ok(ring)
     }
 }
 
