@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::store::{insert_new, NewRow};
+use super::store::{insert_batch, NewRow, Written};
 use super::Error;
 use crate::store::Store;
 
@@ -23,8 +23,8 @@ const MAX_BATCH: usize = 64;
 /// Orders that may wait for the writer before submitters wait for room.
 const QUEUE: usize = 1024;
 
-/// Whether an order was written, or its idempotency key was already taken.
-pub(super) type Outcome = Result<bool, Error>;
+/// Whether an order was written, or why not.
+pub(super) type Outcome = Result<Written, Error>;
 
 struct Pending {
     row: NewRow,
@@ -52,8 +52,7 @@ impl Intake {
         &self.store
     }
 
-    /// Writes `row` in the next group transaction: true once it committed, false when an order
-    /// with its tenant and idempotency key already exists (nothing written).
+    /// Writes `row` in the next group transaction, answering once that committed (or failed).
     pub(super) async fn write(&self, row: NewRow) -> Outcome {
         let (reply, answer) = oneshot::channel();
         self.sender()
@@ -94,9 +93,11 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Pending>) {
             // One bad row must not fail the others: write each alone, so each gets its own answer.
             Err(_) => {
                 for pending in batch.drain(..) {
-                    let outcome = write_all(&store, &[&pending.row])
-                        .await
-                        .map(|written| written.first().copied().unwrap_or(false));
+                    let outcome = write_all(&store, &[&pending.row]).await.and_then(|w| {
+                        w.first()
+                            .copied()
+                            .ok_or_else(|| Error::Internal("the order writer lost a row".into()))
+                    });
                     let _ = pending.reply.send(outcome);
                 }
             }
@@ -104,12 +105,9 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Pending>) {
     }
 }
 
-async fn write_all(store: &Store, rows: &[&NewRow]) -> Result<Vec<bool>, Error> {
+async fn write_all(store: &Store, rows: &[&NewRow]) -> Result<Vec<Written>, Error> {
     let mut tx = store.pool().begin().await?;
-    let mut written = Vec::with_capacity(rows.len());
-    for row in rows {
-        written.push(insert_new(&mut tx, row).await?);
-    }
+    let written = insert_batch(&mut tx, rows).await?;
     tx.commit().await?;
     Ok(written)
 }
@@ -129,18 +127,23 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = Store::connect(&url).await.unwrap();
         let shop = store.tenant_by_name_or_create("shop").await.unwrap().id;
-        let factory = store.tenant_by_name_or_create("fac").await.unwrap().id;
+        crate::auth::issue_key(&store, "fac", crate::auth::Role::Factory)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO webhooks (id, tenant_id, url, secret, created_at) VALUES ('w1', $1, 'http://shop.test/h', 's', 0)")
+            .bind(&shop.0)
+            .execute(store.pool())
+            .await
+            .unwrap();
         let intake = Intake::new(store.clone());
-        // Submitted together, so that they share transactions; the one routed to a factory
-        // that does not exist breaks its foreign key.
+        // Submitted together, so that they share transactions: the one placed by a shop that
+        // does not exist breaks its foreign key and must fail alone; the one routed to an
+        // unknown factory is refused alone.
         let mut tasks = Vec::new();
         for i in 0..40 {
-            let factory = if i == 17 {
-                "no-such-tenant"
-            } else {
-                &factory.0
-            };
-            let row = row(&shop.0, factory, &format!("k{i}"));
+            let tenant = if i == 17 { "no-such-tenant" } else { &shop.0 };
+            let factory = if i == 23 { "no-such-factory" } else { "fac" };
+            let row = row(tenant, factory, &format!("k{i}"));
             let intake = intake.clone();
             tasks.push(tokio::spawn(async move { intake.write(row).await }));
         }
@@ -149,20 +152,37 @@ mod tests {
             outcomes.push(t.await.unwrap());
         }
         // A repeated key writes nothing.
-        let again = intake.write(row(&shop.0, &factory.0, "k3")).await;
+        let again = intake.write(row(&shop.0, "fac", "k3")).await;
         assert!(outcomes[17].is_err(), "{:?}", outcomes[17]);
-        for (i, o) in outcomes.iter().enumerate().filter(|(i, _)| *i != 17) {
-            assert!(matches!(o, Ok(true)), "order {i}: {o:?}");
+        assert!(
+            matches!(outcomes[23], Ok(Written::NoFactory)),
+            "{:?}",
+            outcomes[23]
+        );
+        for (i, o) in outcomes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![17, 23].contains(i))
+        {
+            assert!(matches!(o, Ok(Written::New)), "order {i}: {o:?}");
         }
-        assert!(matches!(again, Ok(false)), "{again:?}");
-        let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_events WHERE seq = 0")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert_eq!((orders, events), (39, 39));
+        assert!(matches!(again, Ok(Written::KeyTaken)), "{again:?}");
+        let count = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(
+            (
+                count("SELECT COUNT(*) FROM orders").await,
+                count("SELECT COUNT(*) FROM order_events WHERE seq = 0").await,
+                count("SELECT COUNT(*) FROM outbox WHERE webhook_id = 'w1'").await,
+            ),
+            (38, 38, 38)
+        );
     }
 }

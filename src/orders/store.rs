@@ -54,12 +54,30 @@ pub async fn create(
     if idempotency_key.is_empty() || idempotency_key.len() > 200 {
         return Err(invalid("Idempotency-Key", "must be 1-200 characters"));
     }
+    let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(new).unwrap_or_default()));
+    // The key is looked up only when the order is refused or its row not written: a new order,
+    // the common case, costs no read for it.
+    let key = (tenant, idempotency_key, request_hash.as_str());
+    match accept(intake, fabrics, key, new).await {
+        // A retry of an order accepted before gets that order, even where the request would not
+        // be accepted now (its fabric left the catalog, its factory's key was revoked).
+        Err(refused @ Error::Invalid { .. }) => by_key(intake.store(), key).await?.ok_or(refused),
+        other => other,
+    }
+}
+
+/// A tenant, an idempotency key and the hash of the request made under it.
+type Key<'a> = (&'a TenantId, &'a str, &'a str);
+
+/// Checks, drafts and writes a new order (see [`create`]).
+async fn accept(
+    intake: &Intake,
+    fabrics: &Catalog,
+    (tenant, idempotency_key, request_hash): Key<'_>,
+    new: &NewOrder,
+) -> Result<Created, Error> {
     new.validate()?;
     let store = intake.store();
-    let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(new).unwrap_or_default()));
-    if let Some(found) = by_key(store, tenant, idempotency_key, &request_hash).await? {
-        return Ok(found);
-    }
     let (measurements, record_id) = match (&new.measurements, &new.measurement_record_id) {
         (Some(m), _) => (m.clone(), None),
         (None, Some(id)) => match store.record(tenant, id).await {
@@ -111,10 +129,6 @@ pub async fn create(
         }
         other => other,
     })?;
-    let factory = factory_tenant(store, &new.factory)
-        .await?
-        .ok_or_else(|| invalid("factory", format!("{:?} is not a factory", new.factory)))?;
-
     let now = now_ms();
     let order = Order {
         id: new_id(),
@@ -133,9 +147,9 @@ pub async fn create(
     let row = NewRow {
         id: order.id.clone(),
         tenant: tenant.0.clone(),
-        factory: factory.0,
+        factory: new.factory.clone(),
         idempotency_key: idempotency_key.to_owned(),
-        request_hash: request_hash.clone(),
+        request_hash: request_hash.to_owned(),
         customer_ref: order.customer_ref.clone(),
         garment: order.garment.clone(),
         options: json(&order.options),
@@ -146,18 +160,22 @@ pub async fn create(
         due_date: order.due_date.clone(),
         at: now,
     };
-    if intake.write(row).await? {
-        return Ok(Created {
+    match intake.write(row).await? {
+        Written::New => Ok(Created {
             order,
             replayed: false,
-        });
+        }),
+        // An earlier or concurrent request with the same key got there first: its order.
+        Written::KeyTaken => by_key(store, (tenant, idempotency_key, request_hash))
+            .await?
+            .ok_or(Error::Internal(
+                "an order with this Idempotency-Key was written but cannot be read".into(),
+            )),
+        Written::NoFactory => Err(invalid(
+            "factory",
+            format!("{:?} is not a factory", new.factory),
+        )),
     }
-    // A concurrent request with the same key got there first: answer with its order.
-    by_key(store, tenant, idempotency_key, &request_hash)
-        .await?
-        .ok_or(Error::Internal(
-            "an order with this Idempotency-Key was written but cannot be read".into(),
-        ))
 }
 
 /// A new order's row, as the group-commit writer inserts it.
@@ -165,6 +183,7 @@ pub async fn create(
 pub(super) struct NewRow {
     id: String,
     tenant: String,
+    /// The factory tenant's name (the writer looks up its id).
     factory: String,
     idempotency_key: String,
     request_hash: String,
@@ -202,40 +221,158 @@ impl NewRow {
     }
 }
 
-/// Inserts a new order with its creation event inside `tx`: false (nothing written) when the
-/// tenant already has an order under the row's idempotency key.
-pub(super) async fn insert_new(
+/// What became of one new order row in [`insert_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Written {
+    /// The order and its creation event were written.
+    New,
+    /// The tenant already has an order under the row's idempotency key; nothing was written.
+    KeyTaken,
+    /// No tenant of that name holds a live factory key; nothing was written.
+    NoFactory,
+}
+
+/// `($n, $n+1, ...)` groups of `width` placeholders for `rows` rows, numbered from 1.
+fn placeholders(rows: usize, width: usize, group: impl Fn(&[String]) -> String) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            group(&params)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes new orders, each with its creation event and webhook outbox rows, inside `tx`, in a
+/// few statements for the whole batch (so that a batch costs a few round trips to the database,
+/// not a few per order). Each row's factory is looked up by name here, in the transaction that
+/// routes the order to it.
+pub(super) async fn insert_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    row: &NewRow,
-) -> Result<bool, Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO orders (id, tenant_id, factory_tenant_id, idempotency_key, request_hash, customer_ref, garment, options, measurements, \
-         measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
-         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
-    )
-    .bind(&row.id)
-    .bind(&row.tenant)
-    .bind(&row.factory)
-    .bind(&row.idempotency_key)
-    .bind(&row.request_hash)
-    .bind(&row.customer_ref)
-    .bind(&row.garment)
-    .bind(&row.options)
-    .bind(&row.measurements)
-    .bind(&row.measurement_record_id)
-    .bind(&row.fabric)
-    .bind(row.quantity)
-    .bind(&row.due_date)
-    .bind(OrderState::Received.as_str())
-    .bind(row.at)
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(false);
+    rows: &[&NewRow],
+) -> Result<Vec<Written>, Error> {
+    let factories = factory_ids(tx, rows).await?;
+    let routed: Vec<(&NewRow, &str)> = rows
+        .iter()
+        .filter_map(|r| factories.get(&r.factory).map(|f| (*r, f.as_str())))
+        .collect();
+    let mut inserted = std::collections::HashSet::new();
+    if !routed.is_empty() {
+        let sql = format!(
+            "INSERT INTO orders (id, tenant_id, factory_tenant_id, idempotency_key, request_hash, customer_ref, garment, options, measurements, \
+             measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at) VALUES {} \
+             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id",
+            placeholders(routed.len(), 15, |p| format!(
+                "({}, {})",
+                p.join(", "),
+                p[14]
+            ))
+        );
+        let mut query = sqlx::query(&sql);
+        for (row, factory) in &routed {
+            query = query
+                .bind(&row.id)
+                .bind(&row.tenant)
+                .bind(*factory)
+                .bind(&row.idempotency_key)
+                .bind(&row.request_hash)
+                .bind(&row.customer_ref)
+                .bind(&row.garment)
+                .bind(&row.options)
+                .bind(&row.measurements)
+                .bind(&row.measurement_record_id)
+                .bind(&row.fabric)
+                .bind(row.quantity)
+                .bind(&row.due_date)
+                .bind(OrderState::Received.as_str())
+                .bind(row.at);
+        }
+        for r in query.fetch_all(&mut **tx).await? {
+            inserted.insert(column::<String>(&r, "id")?);
+        }
     }
-    record_event(tx, &row.id, 0, None, OrderState::Received, "shop", row.at).await?;
-    Ok(true)
+    let new: Vec<&NewRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| inserted.contains(&r.id))
+        .collect();
+    record_creations(tx, &new).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            if inserted.contains(&r.id) {
+                Written::New
+            } else if factories.contains_key(&r.factory) {
+                Written::KeyTaken
+            } else {
+                Written::NoFactory
+            }
+        })
+        .collect())
+}
+
+/// The tenant id of each factory named in `rows` that holds a live factory key.
+async fn factory_ids(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&NewRow],
+) -> Result<BTreeMap<String, String>, Error> {
+    let names: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.factory.as_str()).collect();
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT t.name, t.id FROM tenants t JOIN api_keys k ON k.tenant_id = t.id \
+         WHERE t.name IN ({}) AND k.role = 'factory' AND k.revoked_at IS NULL",
+        placeholders(names.len(), 1, |p| p[0].clone())
+    );
+    let mut query = sqlx::query(&sql);
+    for name in &names {
+        query = query.bind(*name);
+    }
+    query
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((column(r, "name")?, column(r, "id")?)))
+        .collect()
+}
+
+/// The creation event (received, by the shop) of each new order, and its webhook outbox rows.
+async fn record_creations(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&NewRow],
+) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<(String, &NewRow)> = rows.iter().map(|r| (new_id(), *r)).collect();
+    let sql = format!(
+        "INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES {}",
+        placeholders(events.len(), 3, |p| format!(
+            "({}, {}, 0, NULL, '{}', 'shop', {})",
+            p[0],
+            p[1],
+            OrderState::Received.as_str(),
+            p[2]
+        ))
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, row) in &events {
+        query = query.bind(id).bind(&row.id).bind(row.at);
+    }
+    query.execute(&mut **tx).await?;
+    let outbox: Vec<webhooks::Queued> = events
+        .iter()
+        .map(|(id, row)| webhooks::Queued {
+            tenant_id: row.tenant.clone(),
+            body: event_body(id, &row.id, 0, None, OrderState::Received, "shop", row.at),
+            event_id: id.clone(),
+            at: row.at,
+        })
+        .collect();
+    webhooks::enqueue_many(tx, &outbox)
+        .await
+        .map_err(webhook_error)
 }
 
 /// A JSON string for a TEXT column (maps of plain values cannot fail to serialise).
@@ -243,11 +380,10 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// The order made under `key`, if any; an error if it was made by a different request.
 async fn by_key(
     store: &Store,
-    tenant: &TenantId,
-    key: &str,
-    request_hash: &str,
+    (tenant, key, request_hash): Key<'_>,
 ) -> Result<Option<Created>, Error> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, request_hash FROM orders WHERE tenant_id = $1 AND idempotency_key = $2"
@@ -265,18 +401,6 @@ async fn by_key(
         order: decode(&row)?,
         replayed: true,
     }))
-}
-
-/// The tenant called `name` if it holds a live factory key.
-async fn factory_tenant(store: &Store, name: &str) -> Result<Option<TenantId>, Error> {
-    let row = sqlx::query("SELECT t.id FROM tenants t JOIN api_keys k ON k.tenant_id = t.id WHERE t.name = $1 AND k.role = 'factory' AND k.revoked_at IS NULL LIMIT 1")
-        .bind(name)
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(row
-        .map(|r| column::<String>(&r, "id"))
-        .transpose()?
-        .map(TenantId))
 }
 
 /// One order, if `viewer` may see it.
@@ -438,7 +562,23 @@ async fn record_event(
         .execute(&mut **tx)
         .await?;
     // The shop hears of the change only if it commits: the outbox row shares the transaction.
-    let body = serde_json::json!({
+    let body = event_body(&id, order_id, seq, from, to, actor, at);
+    webhooks::enqueue(tx, order_id, &id, &body, at)
+        .await
+        .map_err(webhook_error)
+}
+
+/// The webhook body of a state change.
+fn event_body(
+    id: &str,
+    order_id: &str,
+    seq: i64,
+    from: Option<OrderState>,
+    to: OrderState,
+    actor: &str,
+    at: i64,
+) -> String {
+    serde_json::json!({
         "id": id,
         "type": "order.state_changed",
         "order_id": order_id,
@@ -448,13 +588,14 @@ async fn record_event(
         "actor": actor,
         "at": at,
     })
-    .to_string();
-    webhooks::enqueue(tx, order_id, &id, &body, at)
-        .await
-        .map_err(|e| match e {
-            webhooks::Error::Store(s) => Error::Store(s),
-            other => Error::Internal(other.to_string()),
-        })
+    .to_string()
+}
+
+fn webhook_error(e: webhooks::Error) -> Error {
+    match e {
+        webhooks::Error::Store(s) => Error::Store(s),
+        other => Error::Internal(other.to_string()),
+    }
 }
 
 pub(super) fn parse_state(s: &str) -> Result<OrderState, Error> {

@@ -236,6 +236,57 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
+/// An event to queue for every endpoint of a shop.
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    /// The shop whose endpoints hear of it.
+    pub tenant_id: String,
+    /// The event's id (outbox rows are `<event id>/<webhook id>`).
+    pub event_id: String,
+    /// The JSON body to post.
+    pub body: String,
+    /// When it happened (ms since the epoch); first delivery is due then.
+    pub at: i64,
+}
+
+/// [`enqueue`] for many events in one statement, inside the transaction that makes them.
+pub(crate) async fn enqueue_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[Queued],
+) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // VALUES columns are column1, column2, ... on both SQLite and PostgreSQL.
+    let values = (0..events.len())
+        .map(|i| {
+            format!(
+                "(${}, ${}, ${}, ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO outbox (id, webhook_id, body, attempts, next_attempt_at, created_at) \
+         SELECT v.column1 || '/' || w.id, w.id, v.column2, 0, v.column3, v.column3 \
+         FROM (VALUES {values}) AS v JOIN webhooks w ON w.tenant_id = v.column4"
+    );
+    let mut query = sqlx::query(&sql);
+    for e in events {
+        query = query
+            .bind(&e.event_id)
+            .bind(&e.body)
+            .bind(e.at)
+            .bind(&e.tenant_id);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 struct Due {
     id: String,
     body: String,
