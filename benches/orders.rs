@@ -15,6 +15,10 @@ use axum::http::Request;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tower::ServiceExt;
 
+/// The allocator the `atelier` binary runs with, so that the bench times what is served.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Clients creating orders at the same time.
 const CLIENTS: usize = 50;
 

@@ -112,7 +112,9 @@ async fn accept(
         new.options.clone(),
         measurements.clone(),
     );
+    let permit = intake.drafting_permit().await?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let pattern = cutting::draft(&garment, &drafted_from, &options)?;
         let pieces = cutting::cut_pieces("new", 1, &pattern)?;
         cutting::check_fits("fabric", &fabric, &pieces)
