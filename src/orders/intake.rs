@@ -120,10 +120,18 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Pending>) {
 }
 
 async fn write_all(store: &Store, rows: &[&NewRow]) -> Result<Vec<Written>, Error> {
-    let mut tx = store.pool().begin().await?;
-    let written = insert_batch(&mut tx, rows).await?;
-    tx.commit().await?;
-    Ok(written)
+    let mut tx = store.begin_write().await?;
+    match insert_batch(&mut tx, rows).await {
+        Ok(written) => {
+            tx.commit().await?;
+            Ok(written)
+        }
+        Err(e) => {
+            // Released before the rows are retried one by one, not when the pool gets round to it.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -444,7 +444,7 @@ pub async fn record(
     };
     let layout = serde_json::to_string(&layout)
         .map_err(|e| Error::Internal(format!("marker layout: {e}")))?;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO markers (id, factory_tenant_id, fabric, state, roll_width_mm, length_mm, density, layout, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -547,7 +547,7 @@ pub async fn claim(
     worker: &str,
     actor: &str,
 ) -> Result<Marker, Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE markers SET state = $1, claimed_by = $2, claimed_at = $3 \
          WHERE id = $4 AND factory_tenant_id = $5 AND claimed_by IS NULL",

@@ -458,7 +458,7 @@ pub async fn move_state(
             to,
         });
     }
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if !advance(&mut tx, id, current.state, to, actor).await? {
         drop(tx);
         let now_state = get(store, viewer, id).await?.state;

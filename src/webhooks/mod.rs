@@ -192,7 +192,7 @@ pub async fn list(store: &Store, tenant: &TenantId) -> Result<Vec<Webhook>, Erro
 
 /// Removes one of `tenant`'s endpoints with the events still waiting for it.
 pub async fn remove(store: &Store, tenant: &TenantId, id: &str) -> Result<(), Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let owned = sqlx::query("SELECT id FROM webhooks WHERE id = $1 AND tenant_id = $2")
         .bind(id)
         .bind(&tenant.0)
