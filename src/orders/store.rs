@@ -344,37 +344,18 @@ async fn record_creations(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     rows: &[&NewRow],
 ) -> Result<(), Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let events: Vec<(String, &NewRow)> = rows.iter().map(|r| (new_id(), *r)).collect();
-    let sql = format!(
-        "INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES {}",
-        placeholders(events.len(), 3, |p| format!(
-            "({}, {}, 0, NULL, '{}', 'shop', {})",
-            p[0],
-            p[1],
-            OrderState::Received.as_str(),
-            p[2]
-        ))
-    );
-    let mut query = sqlx::query(&sql);
-    for (id, row) in &events {
-        query = query.bind(id).bind(&row.id).bind(row.at);
-    }
-    query.execute(&mut **tx).await?;
-    let outbox: Vec<webhooks::Queued> = events
+    let changes: Vec<Change> = rows
         .iter()
-        .map(|(id, row)| webhooks::Queued {
-            tenant_id: row.tenant.clone(),
-            body: event_body(id, &row.id, 0, None, OrderState::Received, "shop", row.at),
-            event_id: id.clone(),
-            at: row.at,
+        .map(|r| Change {
+            order_id: &r.id,
+            seq: 0,
+            from: None,
+            to: OrderState::Received,
+            actor: "shop",
+            at: r.at,
         })
         .collect();
-    webhooks::enqueue_many(tx, &outbox)
-        .await
-        .map_err(webhook_error)
+    record_events(tx, &changes).await
 }
 
 /// A JSON string for a TEXT column (maps of plain values cannot fail to serialise).
@@ -496,7 +477,15 @@ pub(super) async fn advance(
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
-    record_event(tx, id, seq, Some(from), to, actor, now).await?;
+    let change = Change {
+        order_id: id,
+        seq,
+        from: Some(from),
+        to,
+        actor,
+        at: now,
+    };
+    record_events(tx, &[change]).await?;
     Ok(true)
 }
 
@@ -541,56 +530,64 @@ pub async fn events(store: &Store, viewer: &Viewer, id: &str) -> Result<Vec<Orde
         .collect()
 }
 
-/// Records the change of order `order_id` as its event number `seq` (0 for creation), with the
-/// webhook outbox rows, inside `tx`.
-async fn record_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    order_id: &str,
+/// One state change of an order: its event number `seq` (0 for creation) and who made it when.
+struct Change<'a> {
+    order_id: &'a str,
     seq: i64,
     from: Option<OrderState>,
     to: OrderState,
-    actor: &str,
+    actor: &'a str,
     at: i64,
-) -> Result<(), Error> {
-    let id = new_id();
-    sqlx::query("INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&id)
-        .bind(order_id)
-        .bind(seq)
-        .bind(from.map(|s| s.as_str()))
-        .bind(to.as_str())
-        .bind(actor)
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-    // The shop hears of the change only if it commits: the outbox row shares the transaction.
-    let body = event_body(&id, order_id, seq, from, to, actor, at);
-    webhooks::enqueue(tx, order_id, &id, &body, at)
-        .await
-        .map_err(webhook_error)
 }
 
-/// The webhook body of a state change.
-fn event_body(
-    id: &str,
-    order_id: &str,
-    seq: i64,
-    from: Option<OrderState>,
-    to: OrderState,
-    actor: &str,
-    at: i64,
-) -> String {
-    serde_json::json!({
-        "id": id,
-        "type": "order.state_changed",
-        "order_id": order_id,
-        "seq": seq,
-        "from": from,
-        "to": to,
-        "actor": actor,
-        "at": at,
-    })
-    .to_string()
+/// Records `changes` as order events, with their webhook outbox rows, inside `tx`: two
+/// statements however many changes.
+async fn record_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    changes: &[Change<'_>],
+) -> Result<(), Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = changes.iter().map(|_| new_id()).collect();
+    let sql = format!(
+        "INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES {}",
+        placeholders(changes.len(), 7, |p| format!("({})", p.join(", ")))
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, c) in ids.iter().zip(changes) {
+        query = query
+            .bind(id)
+            .bind(c.order_id)
+            .bind(c.seq)
+            .bind(c.from.map(|s| s.as_str()))
+            .bind(c.to.as_str())
+            .bind(c.actor)
+            .bind(c.at);
+    }
+    query.execute(&mut **tx).await?;
+    // The shop hears of a change only if it commits: the outbox rows share the transaction.
+    let queued: Vec<webhooks::Queued> = ids
+        .iter()
+        .zip(changes)
+        .map(|(id, c)| webhooks::Queued {
+            order_id: c.order_id.to_owned(),
+            event_id: id.clone(),
+            body: serde_json::json!({
+                "id": id,
+                "type": "order.state_changed",
+                "order_id": c.order_id,
+                "seq": c.seq,
+                "from": c.from,
+                "to": c.to,
+                "actor": c.actor,
+                "at": c.at,
+            })
+            .to_string(),
+            at: c.at,
+        })
+        .collect();
+    webhooks::enqueue(tx, &queued).await.map_err(webhook_error)
 }
 
 fn webhook_error(e: webhooks::Error) -> Error {

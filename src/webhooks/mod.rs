@@ -213,34 +213,11 @@ pub async fn remove(store: &Store, tenant: &TenantId, id: &str) -> Result<(), Er
     Ok(())
 }
 
-/// Queues `body` (an event about order `order_id`, with id `event_id`) for every endpoint of
-/// the order's shop, inside the transaction that makes the change.
-pub(crate) async fn enqueue(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    order_id: &str,
-    event_id: &str,
-    body: &str,
-    at: i64,
-) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO outbox (id, webhook_id, body, attempts, next_attempt_at, created_at) \
-         SELECT $1 || '/' || w.id, w.id, $2, 0, $3, $3 \
-         FROM webhooks w JOIN orders o ON o.tenant_id = w.tenant_id WHERE o.id = $4",
-    )
-    .bind(event_id)
-    .bind(body)
-    .bind(at)
-    .bind(order_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// An event to queue for every endpoint of a shop.
+/// An event about an order, to queue for every endpoint of the order's shop.
 #[derive(Debug, Clone)]
 pub(crate) struct Queued {
-    /// The shop whose endpoints hear of it.
-    pub tenant_id: String,
+    /// The order it is about.
+    pub order_id: String,
     /// The event's id (outbox rows are `<event id>/<webhook id>`).
     pub event_id: String,
     /// The JSON body to post.
@@ -249,8 +226,9 @@ pub(crate) struct Queued {
     pub at: i64,
 }
 
-/// [`enqueue`] for many events in one statement, inside the transaction that makes them.
-pub(crate) async fn enqueue_many(
+/// Queues `events` for every endpoint of their orders' shops, in one statement inside the
+/// transaction that makes the changes.
+pub(crate) async fn enqueue(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     events: &[Queued],
 ) -> Result<(), Error> {
@@ -273,7 +251,8 @@ pub(crate) async fn enqueue_many(
     let sql = format!(
         "INSERT INTO outbox (id, webhook_id, body, attempts, next_attempt_at, created_at) \
          SELECT v.column1 || '/' || w.id, w.id, v.column2, 0, v.column3, v.column3 \
-         FROM (VALUES {values}) AS v JOIN webhooks w ON w.tenant_id = v.column4"
+         FROM (VALUES {values}) AS v JOIN orders o ON o.id = v.column4 \
+         JOIN webhooks w ON w.tenant_id = o.tenant_id"
     );
     let mut query = sqlx::query(&sql);
     for e in events {
@@ -281,7 +260,7 @@ pub(crate) async fn enqueue_many(
             .bind(&e.event_id)
             .bind(&e.body)
             .bind(e.at)
-            .bind(&e.tenant_id);
+            .bind(&e.order_id);
     }
     query.execute(&mut **tx).await?;
     Ok(())
