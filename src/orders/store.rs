@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use super::fabric::Catalog;
 use super::intake::Intake;
 use super::{cutting, invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
-use crate::store::{get as column, new_id, now_ms, Store, TenantId};
+use crate::store::{get as column, new_id, now_ms, Backend, Store, TenantId};
 use crate::webhooks;
 
 /// Whose view of the orders a query takes.
@@ -234,17 +234,6 @@ pub(super) enum Written {
     NoFactory,
 }
 
-/// `($n, $n+1, ...)` groups of `width` placeholders for `rows` rows, numbered from 1.
-fn placeholders(rows: usize, width: usize, group: impl Fn(&[String]) -> String) -> String {
-    (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            group(&params)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Writes new orders, each with its creation event and webhook outbox rows, inside `tx`, in a
 /// few statements for the whole batch (so that a batch costs a few round trips to the database,
 /// not a few per order). Each row's factory is looked up by name here, in the transaction that
@@ -264,11 +253,7 @@ pub(super) async fn insert_batch(
             "INSERT INTO orders (id, tenant_id, factory_tenant_id, idempotency_key, request_hash, customer_ref, garment, options, measurements, \
              measurement_record_id, fabric, quantity, due_date, state, created_at, updated_at) VALUES {} \
              ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id",
-            placeholders(routed.len(), 15, |p| format!(
-                "({}, {})",
-                p.join(", "),
-                p[14]
-            ))
+            Backend::of(tx).value_rows(routed.len(), 16)
         );
         let mut query = sqlx::query(&sql);
         for (row, factory) in &routed {
@@ -287,6 +272,7 @@ pub(super) async fn insert_batch(
                 .bind(row.quantity)
                 .bind(&row.due_date)
                 .bind(OrderState::Received.as_str())
+                .bind(row.at)
                 .bind(row.at);
         }
         for r in query.fetch_all(&mut **tx).await? {
@@ -325,7 +311,7 @@ async fn factory_ids(
     let sql = format!(
         "SELECT DISTINCT t.name, t.id FROM tenants t JOIN api_keys k ON k.tenant_id = t.id \
          WHERE t.name IN ({}) AND k.role = 'factory' AND k.revoked_at IS NULL",
-        placeholders(names.len(), 1, |p| p[0].clone())
+        Backend::of(tx).value_rows(names.len(), 1)
     );
     let mut query = sqlx::query(&sql);
     for name in &names {
@@ -552,7 +538,7 @@ async fn record_events(
     let ids: Vec<String> = changes.iter().map(|_| new_id()).collect();
     let sql = format!(
         "INSERT INTO order_events (id, order_id, seq, from_state, to_state, actor, at) VALUES {}",
-        placeholders(changes.len(), 7, |p| format!("({})", p.join(", ")))
+        Backend::of(tx).value_rows(changes.len(), 7)
     );
     let mut query = sqlx::query(&sql);
     for (id, c) in ids.iter().zip(changes) {

@@ -53,6 +53,36 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The engine behind a connection (or a transaction on one).
+    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    /// `(..), (..)`: `rows` groups of `width` bind parameters each, taking the values in the
+    /// order they are bound. Numbered (`$1`) on PostgreSQL; anonymous (`?`) on SQLite, where
+    /// binding a numbered parameter looks its name up in a list of every parameter, which made
+    /// binding a statement of many rows quadratic in its size.
+    pub fn value_rows(self, rows: usize, width: usize) -> String {
+        (0..rows)
+            .map(|r| {
+                let params: Vec<String> = (1..=width)
+                    .map(|c| match self {
+                        Backend::Sqlite => "?".to_owned(),
+                        Backend::Postgres => format!("${}", r * width + c),
+                    })
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A tenant's id: the only way store functions accept to scope tenant data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct TenantId(pub String);

@@ -18,7 +18,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::store::{get as column, new_id, now_ms, Store, TenantId};
+use crate::store::{get as column, new_id, now_ms, Backend, Store, TenantId};
 
 /// Webhook errors.
 #[derive(Debug, thiserror::Error)]
@@ -236,18 +236,7 @@ pub(crate) async fn enqueue(
         return Ok(());
     }
     // VALUES columns are column1, column2, ... on both SQLite and PostgreSQL.
-    let values = (0..events.len())
-        .map(|i| {
-            format!(
-                "(${}, ${}, ${}, ${})",
-                4 * i + 1,
-                4 * i + 2,
-                4 * i + 3,
-                4 * i + 4
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = Backend::of(tx).value_rows(events.len(), 4);
     let sql = format!(
         "INSERT INTO outbox (id, webhook_id, body, attempts, next_attempt_at, created_at) \
          SELECT v.column1 || '/' || w.id, w.id, v.column2, 0, v.column3, v.column3 \
