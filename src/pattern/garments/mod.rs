@@ -484,6 +484,23 @@ mod tests {
                 assert_eq!(names, g.pieces, "{}", g.name);
                 for piece in &p.pieces {
                     let cut = piece.cut_line().unwrap();
+                    // The cheap bounds hold the cut line however the piece is turned.
+                    for t in [0.0, 37.0, 90.0, 180.0, 270.0]
+                        .map(|d: f64| kurbo::Affine::rotate(d.to_radians()))
+                        .into_iter()
+                        .chain([kurbo::Affine::FLIP_Y])
+                    {
+                        let bounds = piece.cut_bounds(t).unwrap();
+                        for q in &cut {
+                            let q = t * *q;
+                            assert!(
+                                bounds.inflate(1e-9, 1e-9).contains(q),
+                                "{} {}: cut point {q:?} outside {bounds:?}",
+                                g.name,
+                                piece.name
+                            );
+                        }
+                    }
                     let mut ring = kurbo::BezPath::new();
                     for (i, q) in cut.iter().enumerate() {
                         if i == 0 {
