@@ -266,12 +266,28 @@ impl Engine {
         let (sin, cos) = sin_cos_degrees(rotation);
         let (cx, cy) = shape.centring;
         let g = f64::from(self.half_gap);
+        let piece = problem.pieces.get(shape.piece)?;
+        let (mut x, mut y) = (
+            cx * cos - cy * sin + f64::from(pose.x) - g,
+            cx * sin + cy * cos + f64::from(pose.y) - g,
+        );
+        // The search sees f32 collision shapes that jagua-rs grew by half the gap, so the exact
+        // outline can end a few micrometres past the roll's edge; it is moved back in here.
+        let (mut x_min, mut y_min, mut y_max) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        for p in &piece.outline {
+            let q = p.rotated(rotation);
+            x_min = x_min.min(q.x + x);
+            y_min = y_min.min(q.y + y);
+            y_max = y_max.max(q.y + y);
+        }
+        x -= x_min.min(0.0);
+        y -= y_min.min(0.0) + (y_max - problem.strip_width).max(0.0);
         Some(Placement {
-            piece: problem.pieces.get(shape.piece)?.id.clone(),
+            piece: piece.id.clone(),
             copy: copy_no,
             rotation,
-            x: cx * cos - cy * sin + f64::from(pose.x) - g,
-            y: cx * sin + cy * cos + f64::from(pose.y) - g,
+            x,
+            y,
         })
     }
 }
