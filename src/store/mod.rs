@@ -221,8 +221,13 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// A new row id: a time-ordered UUID (version 7).
+///
+/// Why not random (version 4): every index on an id, or on columns led by one, then receives
+/// its new entries at its end, so a commit of many rows dirties a few index pages instead of a
+/// random page per row; with SQLite each dirty page is written to the log at every commit.
 pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, Error>

@@ -38,7 +38,7 @@ pub async fn store(db: Db) -> Option<(Store, Option<tempfile::TempDir>)> {
         }
         Db::Postgres => {
             let base = postgres_url()?;
-            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
             sqlx::any::install_default_drivers();
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
                 .await
@@ -58,7 +58,7 @@ pub async fn store(db: Db) -> Option<(Store, Option<tempfile::TempDir>)> {
 /// schema; `None` when PostgreSQL is switched off.
 pub async fn postgres_pair() -> Option<(Store, Store)> {
     let base = postgres_url()?;
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
         .await
