@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use super::store::{insert_batch, NewRow, Written};
 use super::Error;
@@ -36,29 +36,15 @@ struct Pending {
 pub struct Intake {
     store: Store,
     sender: Arc<Mutex<Option<mpsc::Sender<Pending>>>>,
-    drafting: Arc<Semaphore>,
 }
 
 impl Intake {
     /// A writer over `store`; its task starts with the first order.
     pub fn new(store: Store) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             store,
             sender: Arc::default(),
-            drafting: Arc::new(Semaphore::new(cores)),
         }
-    }
-
-    /// A turn to draft a new order. Drafting is CPU work: one order per core at a time, first
-    /// come first served, finishes each sooner than every waiting order sharing the cores, and
-    /// keeps the blocking pool from growing a thread per concurrent request.
-    pub(super) async fn drafting_permit(&self) -> Result<OwnedSemaphorePermit, Error> {
-        self.drafting
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("the drafting queue closed".into()))
     }
 
     /// The store the orders are written to.
