@@ -26,6 +26,9 @@ pub struct NestArgs {
     /// Also draw the marker as SVG here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Search threads sharing the best marker [default: one per core]
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 /// Nests the instance within the time limit, showing progress.
@@ -43,6 +46,9 @@ pub fn run(args: NestArgs) -> Result<()> {
         &Options {
             time_limit: args.time_limit,
             seed: args.seed,
+            workers: args
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         },
         |p| {
             let done = p.elapsed.as_secs_f64() / p.time_limit.as_secs_f64().max(1e-9);

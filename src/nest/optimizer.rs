@@ -5,6 +5,7 @@
 //! from the overlapping marker after a disruption; *compression* always restarts from the best
 //! marker with smaller cuts. The best feasible marker is kept throughout.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jagua_rs::entities::Layout as JLayout;
@@ -25,6 +26,8 @@ pub struct Options {
     pub time_limit: f64,
     /// Seed of the random number generator (same seed and budget, same kind of run).
     pub seed: u64,
+    /// Searches run side by side, one per thread, sharing the best marker (at least 1).
+    pub workers: usize,
 }
 
 impl Default for Options {
@@ -32,6 +35,7 @@ impl Default for Options {
         Options {
             time_limit: 60.0,
             seed: 0,
+            workers: 1,
         }
     }
 }
@@ -89,26 +93,74 @@ const CONSTRUCT_SAMPLES: SampleConfig = SampleConfig {
 };
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 
-struct Run<'a, F: FnMut(Progress)> {
-    engine: Engine,
-    problem: &'a Problem,
-    rng: Xoshiro256PlusPlus,
+/// What the workers share: the best feasible marker and the progress reports.
+struct Shared<F> {
+    best: Mutex<Option<(Vec<Pose>, f32)>>,
+    reports: Mutex<Reports<F>>,
     start: Instant,
     limit: Duration,
-    deadline: Instant,
-    best: Option<(Vec<Pose>, f32)>,
-    phase: Phase,
+}
+
+struct Reports<F> {
     progress: F,
-    last_report: Instant,
+    last: Instant,
+}
+
+impl<F: FnMut(Progress)> Shared<F> {
+    fn best(&self) -> Option<(Vec<Pose>, f32)> {
+        self.best.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sends a report on the best marker, at most every [`REPORT_EVERY`] unless `force`d.
+    fn report(&self, engine: &Engine, problem: &Problem, phase: Phase, force: bool) {
+        let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if !force && now.duration_since(reports.last) < REPORT_EVERY {
+            return;
+        }
+        reports.last = now;
+        let best_length = self.best().map_or(0.0, |b| output_length(engine, b.1));
+        let best_density = if best_length > 0.0 {
+            problem.piece_area() / (best_length * problem.strip_width)
+        } else {
+            0.0
+        };
+        (reports.progress)(Progress {
+            phase,
+            elapsed: now.duration_since(self.start),
+            time_limit: self.limit,
+            best_length,
+            best_density,
+        });
+    }
+}
+
+/// The marker length a collision-shape length stands for (the shapes are grown by half the gap).
+fn output_length(engine: &Engine, length: f32) -> f64 {
+    f64::from(length) - 2.0 * f64::from(engine.half_gap)
+}
+
+/// One worker's search.
+struct Run<'a, F> {
+    engine: &'a Engine,
+    problem: &'a Problem,
+    shared: &'a Shared<F>,
+    rng: Xoshiro256PlusPlus,
+    deadline: Instant,
+    phase: Phase,
 }
 
 /// Nests the problem's pieces on its roll within `options.time_limit` seconds and returns the
 /// shortest feasible marker found. `progress` is called on every improvement and a few times
 /// a second (suited to a progress bar).
+///
+/// With several `workers`, each runs the whole search on its own thread from its own seed;
+/// each new best marker is shared, and every worker's next cut starts from it, so the roll is
+/// cut and separated that many times more often in the same time.
 pub fn nest(
     problem: &Problem,
     options: &Options,
-    progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress) + Send,
 ) -> Result<Layout, Error> {
     if !(options.time_limit.is_finite() && options.time_limit > 0.0) {
         return Err(Error::InvalidTimeLimit(options.time_limit));
@@ -116,33 +168,68 @@ pub fn nest(
     let engine = Engine::new(problem)?;
     let start = Instant::now();
     let limit = Duration::from_secs_f64(options.time_limit.min(1e9));
-    let mut run = Run {
-        engine,
-        problem,
-        rng: Xoshiro256PlusPlus::seed_from_u64(options.seed),
+    let shared = Shared {
+        best: Mutex::new(None),
+        reports: Mutex::new(Reports {
+            progress,
+            last: start,
+        }),
         start,
         limit,
-        deadline: start + limit,
-        best: None,
-        phase: Phase::Construct,
-        progress,
-        last_report: start,
     };
-    let poses = run.construct()?;
-    let mut state = State::new(&run.engine, poses, run.engine.safe_length())?;
-    let fitted = state.fitted_length();
-    state.set_length(&run.engine, fitted, fitted)?;
-    run.record(&state);
-    let mut step = FIRST_STEP;
-    let explore_end = run.start + run.limit.mul_f64(EXPLORE_SHARE);
-    run.shrink(&mut state, Phase::Explore, explore_end, &mut step)?;
-    let deadline = run.deadline;
-    run.shrink(&mut state, Phase::Compress, deadline, &mut step)?;
-    let layout = run.layout()?;
-    (run.progress)(Progress {
+    let work = |worker: u64| {
+        let mut run = Run {
+            engine: &engine,
+            problem,
+            shared: &shared,
+            // Distinct streams for each worker; worker 0 runs as a single search would.
+            rng: Xoshiro256PlusPlus::seed_from_u64(
+                options
+                    .seed
+                    .wrapping_add(worker.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            ),
+            deadline: start + limit,
+            phase: Phase::Construct,
+        };
+        run.search()
+    };
+    let workers = options.workers.max(1) as u64;
+    if workers == 1 {
+        work(0)?;
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|k| scope.spawn(move || work(k))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Engine {
+                            what: "a search worker".into(),
+                            message: "panicked".into(),
+                        })
+                    })
+                })
+                .collect::<Result<Vec<()>, Error>>()
+        })?;
+    }
+    let (poses, _) = shared.best().ok_or_else(|| Error::Engine {
+        what: "the search".into(),
+        message: "no overlap-free marker was found".into(),
+    })?;
+    let placements = poses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &p)| engine.placement(problem, i, p))
+        .collect();
+    let layout = Layout::from_placements(problem, placements);
+    let mut reports = shared
+        .reports
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    (reports.progress)(Progress {
         phase: Phase::Done,
-        elapsed: run.start.elapsed(),
-        time_limit: run.limit,
+        elapsed: start.elapsed(),
+        time_limit: limit,
         best_length: layout.length,
         best_density: layout.density,
     });
@@ -150,29 +237,23 @@ pub fn nest(
 }
 
 impl<F: FnMut(Progress)> Run<'_, F> {
-    fn output_length(&self, length: f32) -> f64 {
-        f64::from(length) - 2.0 * f64::from(self.engine.half_gap)
+    /// Construction, then exploration and compression until the deadline.
+    fn search(&mut self) -> Result<(), Error> {
+        let poses = self.construct()?;
+        let mut state = State::new(self.engine, poses, self.engine.safe_length())?;
+        let fitted = state.fitted_length();
+        state.set_length(self.engine, fitted, fitted)?;
+        self.record(&state);
+        let mut step = FIRST_STEP;
+        let explore_end = self.shared.start + self.shared.limit.mul_f64(EXPLORE_SHARE);
+        self.shrink(&mut state, Phase::Explore, explore_end, &mut step)?;
+        let deadline = self.deadline;
+        self.shrink(&mut state, Phase::Compress, deadline, &mut step)
     }
 
-    fn report(&mut self, force: bool) {
-        let now = Instant::now();
-        if !force && now.duration_since(self.last_report) < REPORT_EVERY {
-            return;
-        }
-        self.last_report = now;
-        let best_length = self.best.as_ref().map_or(0.0, |b| self.output_length(b.1));
-        let best_density = if best_length > 0.0 {
-            self.problem.piece_area() / (best_length * self.problem.strip_width)
-        } else {
-            0.0
-        };
-        (self.progress)(Progress {
-            phase: self.phase,
-            elapsed: now.duration_since(self.start),
-            time_limit: self.limit,
-            best_length,
-            best_density,
-        });
+    fn report(&self, force: bool) {
+        self.shared
+            .report(self.engine, self.problem, self.phase, force);
     }
 
     /// Keeps the state's marker if it is feasible and shorter than the best one.
@@ -181,29 +262,23 @@ impl<F: FnMut(Progress)> Run<'_, F> {
             return;
         }
         let length = state.fitted_length();
-        if self.best.as_ref().is_none_or(|b| length < b.1) {
-            self.best = Some((state.poses.clone(), length));
+        let improved = {
+            let mut best = self.shared.best.lock().unwrap_or_else(|e| e.into_inner());
+            let improved = best.as_ref().is_none_or(|b| length < b.1);
+            if improved {
+                *best = Some((state.poses.clone(), length));
+            }
+            improved
+        };
+        if improved {
             self.report(true);
         }
-    }
-
-    fn layout(&self) -> Result<Layout, Error> {
-        let (poses, _) = self.best.as_ref().ok_or_else(|| Error::Engine {
-            what: "the search".into(),
-            message: "no overlap-free marker was found".into(),
-        })?;
-        let placements = poses
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &p)| self.engine.placement(self.problem, i, p))
-            .collect();
-        Ok(Layout::from_placements(self.problem, placements))
     }
 
     /// Bottom-left construction: largest copies first, each at the sampled and refined spot
     /// that ends leftmost; when time is up or no spot is found, next to the marker's end.
     fn construct(&mut self) -> Result<Vec<Pose>, Error> {
-        let engine = &self.engine;
+        let engine = self.engine;
         let length = engine.safe_length();
         let mut layout = JLayout::new(engine.container(length)?);
         let (band, tolerance) = (engine.band(length), engine.tolerance());
@@ -315,7 +390,7 @@ impl<F: FnMut(Progress)> Run<'_, F> {
             if state.tracker.loss(i) <= 0.0 {
                 continue;
             }
-            let engine = &self.engine;
+            let engine = self.engine;
             let shape = &engine.shapes[engine.copies[i].0];
             let own = state.own_key(i);
             let current = state.poses[i];
@@ -377,7 +452,7 @@ impl<F: FnMut(Progress)> Run<'_, F> {
 
     /// Swaps two large copies of different pieces, a kick out of a local optimum.
     fn disrupt(&mut self, state: &mut State) {
-        let engine = &self.engine;
+        let engine = self.engine;
         let n = state.poses.len();
         if n < 2 {
             return;
@@ -445,17 +520,17 @@ impl<F: FnMut(Progress)> Run<'_, F> {
         self.report(true);
         let mut retries = 0;
         while Instant::now() < until {
-            let Some((poses, length)) = self.best.clone() else {
+            let Some((poses, length)) = self.shared.best() else {
                 return Ok(());
             };
             if retries > 0 {
                 self.disrupt(state);
             } else {
                 if (state.length - length).abs() > f32::EPSILON || state.poses != poses {
-                    *state = State::new(&self.engine, poses, length)?;
+                    *state = State::new(self.engine, poses, length)?;
                 }
                 let split = self.rng.random_range(0.0..length);
-                state.set_length(&self.engine, length * (1.0 - *step), split)?;
+                state.set_length(self.engine, length * (1.0 - *step), split)?;
             }
             let ok = self.separate(state, until);
             if ok {

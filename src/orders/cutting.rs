@@ -183,22 +183,14 @@ pub fn check_fits(field: &str, fabric: &Fabric, pieces: &[CutPiece]) -> Result<(
     // and flattening the curves was most of the drafting work of accepting an order. A
     // rectangle holding the cut line comes from the sew line's curves alone; only a piece whose
     // rectangle is near the roll's width needs its exact cut line.
-    let mut all_fit = true;
+    let mut bounded = true;
     for p in pieces {
-        let mut fits = false;
-        for &r in &fabric.rotations {
-            let bounds = p
-                .shape
-                .cut_bounds(Affine::rotate(r.to_radians()))
-                .map_err(pattern_field)?;
-            if bounds.height() <= fabric.roll_width_mm {
-                fits = true;
-                break;
-            }
+        if !fits_by_bounds(fabric, p)? {
+            bounded = false;
+            break;
         }
-        all_fit &= fits;
     }
-    if all_fit {
+    if bounded {
         return Ok(());
     }
     let problem = problem("fit check", fabric, pieces)?;
@@ -228,6 +220,21 @@ pub fn check_fits(field: &str, fabric: &Fabric, pieces: &[CutPiece]) -> Result<(
         }
         Err(e) => Err(invalid(field, e.to_string())),
     }
+}
+
+/// True when the piece's cut-line bounds fit across the roll in one of the fabric's rotations
+/// (false says nothing: the exact cut line may still fit).
+fn fits_by_bounds(fabric: &Fabric, p: &CutPiece) -> Result<bool, Error> {
+    for &r in &fabric.rotations {
+        let bounds = p
+            .shape
+            .cut_bounds(Affine::rotate(r.to_radians()))
+            .map_err(pattern_field)?;
+        if bounds.height() <= fabric.roll_width_mm {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -369,9 +369,11 @@ pub fn lay_out(batch: &Batch) -> Result<Planned, Error> {
             outline: zone.iter().map(|&[x, y]| nest::Point { x, y }).collect(),
         })
         .collect();
+    // One search thread: the service's other requests keep the remaining cores.
     let options = nest::Options {
         time_limit: batch.time_limit_secs,
         seed: SEED,
+        workers: 1,
     };
     let layout = nest::nest(&problem, &options, |_| {}).map_err(|e| match e {
         nest::Error::InvalidTimeLimit(_) => invalid("time_limit_secs", e.to_string()),
