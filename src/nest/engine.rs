@@ -23,7 +23,7 @@ use super::quantify::{exterior_loss, pair_loss};
 use super::{Error, Placement, Point, Problem};
 
 /// Poles per shape: enough for a smooth overlap measure, few enough for fast pair losses.
-const SURROGATE: SPSurrogateConfig = SPSurrogateConfig {
+pub(crate) const SURROGATE: SPSurrogateConfig = SPSurrogateConfig {
     n_pole_limits: [(64, 0.0), (16, 0.8), (8, 0.9)],
     ff_pole_area_ratio: 0.0,
     n_ff_piers: 0,

@@ -53,6 +53,25 @@ impl Poles {
 
 /// Loss of a collision between two shapes (both must carry a surrogate).
 pub(crate) fn pair_loss(a: &SPolygon, b: &SPolygon) -> f32 {
+    // Why a second build of the same loop: it is a third of the search's time, and the
+    // portable x86-64 baseline vectorises it four lanes wide where AVX2 takes all eight
+    // accumulators at once. Same operations in the same order, so the same result.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has just been found to support AVX2.
+        return unsafe { pair_loss_avx2(a, b) };
+    }
+    pair_loss_in(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pair_loss_avx2(a: &SPolygon, b: &SPolygon) -> f32 {
+    pair_loss_in(a, b)
+}
+
+#[inline(always)]
+fn pair_loss_in(a: &SPolygon, b: &SPolygon) -> f32 {
     let epsilon = a.diameter().max(b.diameter()) * EPSILON_DIAMETER_RATIO;
     let eps2 = epsilon * epsilon;
     let q = Poles::of(b);
@@ -89,4 +108,50 @@ pub(crate) fn exterior_loss(shape: &SPolygon, container: Rect) -> f32 {
         None => bbox.area() + bbox.centroid().distance_to(&container.centroid()),
     };
     2.0 * outside.sqrt() * shape_penalty(shape, shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jagua_rs::geometry::primitives::Point;
+
+    /// An L-shaped piece moved by `dx`, with the search's surrogate.
+    fn ell(dx: f32) -> SPolygon {
+        let corners = [
+            (0.0, 0.0),
+            (60.0, 0.0),
+            (60.0, 20.0),
+            (20.0, 20.0),
+            (20.0, 50.0),
+            (0.0, 50.0),
+        ];
+        let mut s = SPolygon::new(corners.iter().map(|&(x, y)| Point(x + dx, y)).collect())
+            .expect("polygon");
+        s.generate_surrogate(crate::nest::engine::SURROGATE)
+            .expect("surrogate");
+        s
+    }
+
+    /// The loss falls as the overlap shrinks, and the AVX2 build of the loop gives the portable
+    /// build's result to the bit.
+    #[test]
+    fn pair_loss_falls_with_overlap_and_builds_agree() {
+        let a = ell(0.0);
+        let losses: Vec<f32> = [0.0, 10.0, 30.0, 55.0]
+            .into_iter()
+            .map(|dx| {
+                let b = ell(dx);
+                let portable = pair_loss_in(&a, &b);
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2.
+                    let wide = unsafe { pair_loss_avx2(&a, &b) };
+                    assert_eq!(wide.to_bits(), portable.to_bits(), "dx {dx}");
+                }
+                portable
+            })
+            .collect();
+        assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+        assert!(losses[3] > 0.0);
+    }
 }
