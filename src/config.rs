@@ -53,6 +53,9 @@ pub struct Config {
     /// The fabrics orders may name (`ATELIER_FABRICS`: a CSV file; default the bundled
     /// `seeds/fabric/fabrics.csv`).
     pub fabrics: Arc<Catalog>,
+    /// Search threads a marker plan runs (`ATELIER_NEST_WORKERS`, default 1, so that the
+    /// service's other requests keep the remaining cores).
+    pub nest_workers: usize,
 }
 
 /// How log lines are written.
@@ -137,6 +140,9 @@ impl Config {
             "a request count",
         )?;
         at_least(&("ATELIER_QUEUE_CAPACITY", queue_capacity), 1)?;
+        let nest_workers: usize =
+            parse(var_or(&get, "ATELIER_NEST_WORKERS", "1"), "a thread count")?;
+        at_least(&("ATELIER_NEST_WORKERS", nest_workers), 1)?;
         let fabrics = match get("ATELIER_FABRICS") {
             Some(path) => Catalog::from_file(std::path::Path::new(&path)),
             None => Catalog::bundled(),
@@ -173,6 +179,7 @@ impl Config {
             },
             webhook_allow_private,
             fabrics: Arc::new(fabrics),
+            nest_workers,
         })
     }
 }
@@ -241,6 +248,8 @@ mod tests {
             ("ATELIER_MAX_BATCH", "0"),
             ("ATELIER_MAX_WAIT_MS", "soon"),
             ("ATELIER_QUEUE_CAPACITY", "0"),
+            ("ATELIER_NEST_WORKERS", "0"),
+            ("ATELIER_NEST_WORKERS", "all"),
             ("ATELIER_FABRICS", "/nonexistent/fabrics.csv"),
             ("ATELIER_WEBHOOK_ALLOW_PRIVATE", "yes"),
         ] {

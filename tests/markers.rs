@@ -787,7 +787,8 @@ async fn concurrent_plans_make_one_marker_on_postgres() {
 /// not a polygon is a 422 naming it.
 #[tokio::test]
 async fn markers_avoid_defects_in_the_roll() {
-    let t = TestApp::new(&[]).await;
+    // Two search threads: their shared marker must keep clear of the flaw too.
+    let t = TestApp::new(&[("ATELIER_NEST_WORKERS", "2")]).await;
     let factory = t.key("factory-a", Role::Factory).await;
     let shop = t.key("shop-a", Role::Shop).await;
     place(

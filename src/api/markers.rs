@@ -64,13 +64,14 @@ pub async fn plan(
             ),
         ));
     }
-    let batch = markers::gather(
+    let mut batch = markers::gather(
         &state.store,
         &state.config.fabrics,
         &who.tenant_id,
         &request,
     )
     .await?;
+    batch.workers = state.config.nest_workers;
     let planned = inference::blocking(&state, move || {
         markers::lay_out(&batch).map_err(ApiError::from)
     })

@@ -108,6 +108,8 @@ pub struct Batch {
     pub time_limit_secs: f64,
     /// Flaws in the roll to avoid.
     pub defects: Vec<Vec<[f64; 2]>>,
+    /// Search threads the nesting runs (1 unless the caller has cores to spare).
+    pub workers: usize,
 }
 
 /// An order left out of a marker, and why.
@@ -326,6 +328,7 @@ pub async fn gather(
         orders,
         time_limit_secs,
         defects: request.defects.clone(),
+        workers: 1,
     })
 }
 
@@ -369,11 +372,10 @@ pub fn lay_out(batch: &Batch) -> Result<Planned, Error> {
             outline: zone.iter().map(|&[x, y]| nest::Point { x, y }).collect(),
         })
         .collect();
-    // One search thread: the service's other requests keep the remaining cores.
     let options = nest::Options {
         time_limit: batch.time_limit_secs,
         seed: SEED,
-        workers: 1,
+        workers: batch.workers,
     };
     let layout = nest::nest(&problem, &options, |_| {}).map_err(|e| match e {
         nest::Error::InvalidTimeLimit(_) => invalid("time_limit_secs", e.to_string()),
