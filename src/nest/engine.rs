@@ -275,10 +275,10 @@ impl Engine {
         // outline can end a few micrometres past the roll's edge; it is moved back in here.
         let (mut x_min, mut y_min, mut y_max) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY);
         for p in &piece.outline {
-            let q = p.rotated(rotation);
-            x_min = x_min.min(q.x + x);
-            y_min = y_min.min(q.y + y);
-            y_max = y_max.max(q.y + y);
+            let (qx, qy) = (p.x * cos - p.y * sin + x, p.x * sin + p.y * cos + y);
+            x_min = x_min.min(qx);
+            y_min = y_min.min(qy);
+            y_max = y_max.max(qy);
         }
         x -= x_min.min(0.0);
         y -= y_min.min(0.0) + (y_max - problem.strip_width).max(0.0);

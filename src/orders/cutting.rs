@@ -116,16 +116,6 @@ pub fn cut_pieces(
 /// one nest piece whose id is [`nest_id`]. Cut lines are the outlines, so the seam allowance is
 /// part of what is nested.
 pub fn problem(name: &str, fabric: &Fabric, pieces: &[CutPiece]) -> Result<nest::Problem, Error> {
-    problem_of(name, fabric, pieces, Piece::cut_line)
-}
-
-/// [`problem`] with each piece's outline made by `outline`.
-fn problem_of(
-    name: &str,
-    fabric: &Fabric,
-    pieces: &[CutPiece],
-    outline: fn(&Piece) -> Result<Vec<kurbo::Point>, pattern::Error>,
-) -> Result<nest::Problem, Error> {
     let mut kinds: Vec<nest::Piece> = Vec::new();
     for p in pieces {
         let id = nest_id(p);
@@ -133,7 +123,9 @@ fn problem_of(
             kind.quantity += 1;
             continue;
         }
-        let outline = outline(&p.shape)
+        let outline = p
+            .shape
+            .cut_line()
             .map_err(pattern_field)?
             .into_iter()
             .map(|q| nest::Point { x: q.x, y: q.y })
@@ -183,14 +175,7 @@ pub fn check_fits(field: &str, fabric: &Fabric, pieces: &[CutPiece]) -> Result<(
     // and flattening the curves was most of the drafting work of accepting an order. A
     // rectangle holding the cut line comes from the sew line's curves alone; only a piece whose
     // rectangle is near the roll's width needs its exact cut line.
-    let mut bounded = true;
-    for p in pieces {
-        if !fits_by_bounds(fabric, p)? {
-            bounded = false;
-            break;
-        }
-    }
-    if bounded {
+    if pieces.iter().all(|p| fits_by_bounds(fabric, p)) {
         return Ok(());
     }
     let problem = problem("fit check", fabric, pieces)?;
@@ -223,18 +208,13 @@ pub fn check_fits(field: &str, fabric: &Fabric, pieces: &[CutPiece]) -> Result<(
 }
 
 /// True when the piece's cut-line bounds fit across the roll in one of the fabric's rotations
-/// (false says nothing: the exact cut line may still fit).
-fn fits_by_bounds(fabric: &Fabric, p: &CutPiece) -> Result<bool, Error> {
-    for &r in &fabric.rotations {
-        let bounds = p
-            .shape
+/// (false says nothing: the exact cut line may still fit, or fail with the reason).
+fn fits_by_bounds(fabric: &Fabric, p: &CutPiece) -> bool {
+    fabric.rotations.iter().any(|r| {
+        p.shape
             .cut_bounds(Affine::rotate(r.to_radians()))
-            .map_err(pattern_field)?;
-        if bounds.height() <= fabric.roll_width_mm {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+            .is_ok_and(|b| b.height() <= fabric.roll_width_mm)
+    })
 }
 
 #[cfg(test)]
