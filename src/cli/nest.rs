@@ -28,7 +28,7 @@ pub struct NestArgs {
     svg: Option<PathBuf>,
     /// Search threads sharing the best marker [default: one per core]
     #[arg(long)]
-    workers: Option<usize>,
+    workers: Option<std::num::NonZeroUsize>,
 }
 
 /// Nests the instance within the time limit, showing progress.
@@ -48,7 +48,8 @@ pub fn run(args: NestArgs) -> Result<()> {
             seed: args.seed,
             workers: args
                 .workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                .or_else(|| std::thread::available_parallelism().ok())
+                .map_or(1, |n| n.get()),
         },
         |p| {
             let done = p.elapsed.as_secs_f64() / p.time_limit.as_secs_f64().max(1e-9);
