@@ -168,6 +168,37 @@ impl CustomOp1 for Conv {
                 (None, (h, w))
             }
         };
+        // Narrow layers skip the patches and the product (see `direct`).
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (kernel, stride, dilation, pad) = match &patches {
+                Some(Patches { spec, pad, .. }) => {
+                    let win = &spec.window;
+                    (
+                        (spec.kh, spec.kw),
+                        (win.stride_h, win.stride_w),
+                        (win.dilation_h, win.dilation_w),
+                        *pad,
+                    )
+                }
+                None => ((1, 1), (1, 1), (1, 1), (0, 0)),
+            };
+            let direct = super::direct::Direct {
+                input,
+                matrix: &self.matrix,
+                bias: &self.bias,
+                n,
+                dims: (h, w, cin),
+                out: (oh, ow),
+                kernel,
+                stride,
+                dilation,
+                pad,
+            };
+            if let Some(out) = direct.run(&self.epilogue) {
+                return Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, cout))));
+            }
+        }
         let m = n * oh * ow;
         let tile = (TILE_FLOATS / (k + cout).max(1)).clamp(8, m.max(8));
         let mut out = Vec::with_capacity(m * cout);

@@ -9,7 +9,11 @@
 
 mod conv;
 mod depthwise;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod elementwise;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 mod pad;
 mod pool;
 mod resize;
