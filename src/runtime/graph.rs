@@ -174,17 +174,17 @@ impl Builder<'_> {
                     }
                 }
                 let pointwise = kh == 1 && kw == 1 && window.stride_h == 1 && window.stride_w == 1;
-                Op::Conv(Conv {
+                Op::Conv(Conv::new(
                     matrix,
-                    bias: self.bias(op, 2, cout)?,
-                    patches: (!pointwise).then_some(Im2col {
+                    self.bias(op, 2, cout)?,
+                    (!pointwise).then_some(Im2col {
                         kh,
                         kw,
                         window: *window,
                         extra_pad: [0; 4],
                     }),
-                    epilogue: Epilogue::Activation(*activation),
-                })
+                    Epilogue::Activation(*activation),
+                ))
             }
             OpKind::DepthwiseConv2d { window, activation } => {
                 let (filter, [one, kh, kw, channels]) = self.filter4(op)?;

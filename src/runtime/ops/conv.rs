@@ -122,8 +122,7 @@ impl Patches<'_> {
 /// A 2-D convolution in NHWC: `[n, h, w, cin]` -> `[n, oh, ow, cout]`.
 #[derive(Debug, Clone)]
 pub struct Conv {
-    /// The filter as a row-major `[kh * kw * cin, cout]` matrix.
-    pub matrix: Vec<f32>,
+    filter: Filter,
     /// One bias per output channel.
     pub bias: Vec<f32>,
     /// Patch extraction; `None` for a pointwise (1x1, stride 1) filter, whose patches are the
@@ -131,6 +130,54 @@ pub struct Conv {
     pub patches: Option<Im2col>,
     /// Applied to the output.
     pub epilogue: Epilogue,
+}
+
+/// A convolution's filter as the kernels that run it want it.
+#[derive(Debug, Clone)]
+enum Filter {
+    /// Row-major `[kh * kw * cin, cout]`: for the direct kernels and the portable product.
+    Rows(Vec<f32>),
+    /// Packed for the blocked product of AVX2 and AVX-512 CPUs.
+    #[cfg(target_arch = "x86_64")]
+    Panels(super::panels::Panels),
+}
+
+impl Conv {
+    /// A convolution with the filter as a row-major `[kh * kw * cin, cout]` matrix (rows
+    /// ordered `(ky, kx, ci)`), packed here for the kernels this CPU will run.
+    pub fn new(
+        matrix: Vec<f32>,
+        bias: Vec<f32>,
+        patches: Option<Im2col>,
+        epilogue: Epilogue,
+    ) -> Conv {
+        let cout = bias.len();
+        let k = matrix.len() / cout.max(1);
+        let filter = Self::pack(matrix, k, cout, patches.as_ref());
+        Conv {
+            filter,
+            bias,
+            patches,
+            epilogue,
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn pack(matrix: Vec<f32>, k: usize, cout: usize, patches: Option<&Im2col>) -> Filter {
+        let (taps, dilation_w) = patches.map_or((1, 1), |p| (p.kh * p.kw, p.window.dilation_w));
+        if super::direct::takes(k / taps.max(1), cout, dilation_w) {
+            return Filter::Rows(matrix);
+        }
+        match super::panels::Panels::pack(&matrix, k, cout) {
+            Some(panels) => Filter::Panels(panels),
+            None => Filter::Rows(matrix),
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn pack(matrix: Vec<f32>, _k: usize, _cout: usize, _patches: Option<&Im2col>) -> Filter {
+        Filter::Rows(matrix)
+    }
 }
 
 impl CustomOp1 for Conv {
@@ -146,7 +193,11 @@ impl CustomOp1 for Conv {
         let input = contiguous_f32(storage, layout, self.name())?;
         let (n, h, w, cin) = layout.shape().dims4()?;
         let cout = self.bias.len();
-        let k = self.matrix.len() / cout.max(1);
+        let k = match &self.filter {
+            Filter::Rows(matrix) => matrix.len() / cout.max(1),
+            #[cfg(target_arch = "x86_64")]
+            Filter::Panels(panels) => panels.rows(),
+        };
         let fail = |what: String| candle_core::Error::Msg(format!("{}: {what}", self.name()));
         let (patches, (oh, ow)) = match &self.patches {
             Some(spec) => {
@@ -170,7 +221,7 @@ impl CustomOp1 for Conv {
         };
         // Narrow layers skip the patches and the product (see `direct`).
         #[cfg(target_arch = "x86_64")]
-        {
+        if let Filter::Rows(matrix) = &self.filter {
             let (kernel, stride, dilation, pad) = match &patches {
                 Some(Patches { spec, pad, .. }) => {
                     let win = &spec.window;
@@ -185,7 +236,7 @@ impl CustomOp1 for Conv {
             };
             let direct = super::direct::Direct {
                 input,
-                matrix: &self.matrix,
+                matrix,
                 bias: &self.bias,
                 n,
                 dims: (h, w, cin),
@@ -213,10 +264,16 @@ impl CustomOp1 for Conv {
                 }
                 None => &input[rows.start * k..rows.end * k],
             };
-            let done = out.len();
-            extend_repeated(&mut out, &self.bias, rows.len());
-            product(&mut out[done..], lhs, &self.matrix, k, cout);
-            self.epilogue.apply(&mut out[done..], cout);
+            match &self.filter {
+                Filter::Rows(matrix) => {
+                    let done = out.len();
+                    extend_repeated(&mut out, &self.bias, rows.len());
+                    product(&mut out[done..], lhs, matrix, k, cout);
+                    self.epilogue.apply(&mut out[done..], cout);
+                }
+                #[cfg(target_arch = "x86_64")]
+                Filter::Panels(panels) => panels.product(lhs, &self.bias, &self.epilogue, &mut out),
+            }
         }
         Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, cout))))
     }
@@ -357,12 +414,12 @@ mod tests {
                 extra_pad: [0; 4],
             };
             let (out_hw, pad) = spec.geometry(h, w).unwrap();
-            let conv = Conv {
+            let conv = Conv::new(
                 matrix,
-                bias: bias.clone(),
-                patches: Some(spec),
-                epilogue: Epilogue::Activation(Activation::Relu6),
-            };
+                bias.clone(),
+                Some(spec),
+                Epilogue::Activation(Activation::Relu6),
+            );
             let (storage, shape) = conv
                 .cpu_fwd(
                     &CpuStorage::F32(x.clone()),

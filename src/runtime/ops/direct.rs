@@ -56,38 +56,42 @@ enum Kernel {
     Dot { avx512: bool },
 }
 
-impl Direct<'_> {
-    fn kernel(&self) -> Option<Kernel> {
-        let cout = self.bias.len();
-        let (_, _, cin) = self.dims;
-        let simd = simd();
-        if simd == Simd::Baseline || cout == 0 {
-            return None;
-        }
-        let avx512 = simd == Simd::Avx512;
-        if cout == 1 && self.dilation.1 == 1 {
-            return Some(Kernel::Dot { avx512 });
-        }
-        if cin > NARROW_INPUT {
-            return None;
-        }
-        // Narrowest registers that hold the channels in one or two: on cores that split
-        // 512-bit operations in two, a half-empty 16-lane register costs what two full 8-lane
-        // ones do.
-        let (avx512, wide) = match (cout, avx512) {
-            (..=8, _) => (false, false),
-            (..=16, true) => (true, false),
-            (..=16, false) => (false, true),
-            (..=32, true) => (true, true),
-            _ => return None,
-        };
-        Some(Kernel::Channels { avx512, wide })
-    }
+/// Whether a convolution of `cin` input and `cout` output channels, `dilation_w` across, takes
+/// one of these kernels on this CPU.
+pub(super) fn takes(cin: usize, cout: usize, dilation_w: usize) -> bool {
+    kernel(cin, cout, dilation_w).is_some()
+}
 
+fn kernel(cin: usize, cout: usize, dilation_w: usize) -> Option<Kernel> {
+    let simd = simd();
+    if simd == Simd::Baseline || cout == 0 {
+        return None;
+    }
+    let avx512 = simd == Simd::Avx512;
+    if cout == 1 && dilation_w == 1 {
+        return Some(Kernel::Dot { avx512 });
+    }
+    if cin > NARROW_INPUT {
+        return None;
+    }
+    // Narrowest registers that hold the channels in one or two: on cores that split 512-bit
+    // operations in two, a half-empty 16-lane register costs what two full 8-lane ones do.
+    let (avx512, wide) = match (cout, avx512) {
+        (..=8, _) => (false, false),
+        (..=16, true) => (true, false),
+        (..=16, false) => (false, true),
+        (..=32, true) => (true, true),
+        _ => return None,
+    };
+    Some(Kernel::Channels { avx512, wide })
+}
+
+impl Direct<'_> {
     /// The convolution with `epilogue` applied, or `None` when the shape is not one these
     /// kernels are for (or the CPU lacks AVX2): the caller then takes the general path.
     pub fn run(&self, epilogue: &Epilogue) -> Option<Vec<f32>> {
-        self.run_kernel(self.kernel()?, epilogue)
+        let kernel = kernel(self.dims.2, self.bias.len(), self.dilation.1)?;
+        self.run_kernel(kernel, epilogue)
     }
 
     /// [`Direct::run`] with the given kernel, which must be one the CPU can run.

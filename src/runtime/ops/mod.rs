@@ -15,6 +15,8 @@ mod elementwise;
 #[cfg(target_arch = "x86_64")]
 mod lanes;
 mod pad;
+#[cfg(target_arch = "x86_64")]
+mod panels;
 mod pool;
 mod resize;
 mod transpose_conv;
