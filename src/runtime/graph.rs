@@ -218,13 +218,13 @@ impl Builder<'_> {
                     let o = idx / (cin * kw * kh);
                     matrix[i * patch + (ky * kw + kx) * cout + o] = v;
                 }
-                Op::TransposeConv(TransposeConv {
+                Op::TransposeConv(TransposeConv::new(
                     matrix,
-                    bias: self.bias(op, 2, cout)?,
+                    self.bias(op, 2, cout)?,
                     kh,
                     kw,
-                    window: *window,
-                })
+                    *window,
+                ))
             }
             OpKind::Add(a) => self.binary(op, BinaryKind::Add, *a)?,
             OpKind::Mul(a) => self.binary(op, BinaryKind::Mul, *a)?,
