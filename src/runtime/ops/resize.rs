@@ -112,26 +112,87 @@ impl Plan<'_> {
         self.pixels(input, out);
     }
 
+    /// Per output row: the two source rows blended with the row's vertical weight into one
+    /// row (a contiguous run that vectorises), then each output pixel from two pixels of it.
+    /// Why not one pixel at a time from four corners: that took three integer divisions and
+    /// four bounds-checked slices per pixel, more than the arithmetic (pose_landmark_full's
+    /// 128x128x8 -> 256x256 upsampling took 435 us).
     #[inline(always)]
     fn pixels(&self, input: &[f32], out: &mut [f32]) {
         let (h, w, c) = self.dims;
         let (oh, ow) = self.out_dims;
-        for (r, pixel) in out.chunks_exact_mut(c.max(1)).enumerate() {
-            let b = r / (oh * ow);
-            let (y0, y1, dy) = self.ys[(r / ow) % oh];
-            let (x0, x1, dx) = self.xs[r % ow];
-            let at = |y: usize, x: usize| {
-                let s = ((b * h + y) * w + x) * c;
-                &input[s..s + c]
-            };
-            let (tl, tr, bl, br) = (at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1));
-            let corners = tl.iter().zip(tr).zip(bl).zip(br);
-            for (o, (((&tl, &tr), &bl), &br)) in pixel.iter_mut().zip(corners) {
-                // Same association as TFLite's reference kernel.
-                *o = tl * (1.0 - dy) * (1.0 - dx)
-                    + bl * dy * (1.0 - dx)
-                    + tr * (1.0 - dy) * dx
-                    + br * dy * dx;
+        let mut blended = vec![0f32; w * c];
+        let columns: Vec<(usize, usize, f32)> = self
+            .xs
+            .iter()
+            .map(|&(x0, x1, dx)| (x0 * c, x1 * c, dx))
+            .collect();
+        for (r, row) in out.chunks_exact_mut((ow * c).max(1)).enumerate() {
+            let (b, oy) = (r / oh, r % oh);
+            let (y0, y1, dy) = self.ys[oy];
+            let top = &input[(b * h + y0) * w * c..][..w * c];
+            let bottom = &input[(b * h + y1) * w * c..][..w * c];
+            for ((v, &t), &u) in blended.iter_mut().zip(top).zip(bottom) {
+                *v = t * (1.0 - dy) + u * dy;
+            }
+            for (pixel, &(x0, x1, dx)) in row.chunks_exact_mut(c.max(1)).zip(&columns) {
+                let (left, right) = (&blended[x0..x0 + c], &blended[x1..x1 + c]);
+                for ((o, &l), &q) in pixel.iter_mut().zip(left).zip(right) {
+                    *o = l * (1.0 - dx) + q * dx;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_then_columns_equal_four_corner_blends() {
+        let (n, h, w, c) = (2, 5, 7, 3);
+        let input: Vec<f32> = (0..n * h * w * c)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        for (oh, ow) in [(10, 14), (3, 4), (5, 7)] {
+            for (align_corners, half_pixel_centers) in
+                [(false, false), (true, false), (false, true)]
+            {
+                let op = ResizeBilinear {
+                    out_h: oh,
+                    out_w: ow,
+                    align_corners,
+                    half_pixel_centers,
+                };
+                let (storage, shape) = op
+                    .cpu_fwd(
+                        &CpuStorage::F32(input.clone()),
+                        &Layout::contiguous((n, h, w, c)),
+                    )
+                    .unwrap();
+                assert_eq!(shape.dims(), &[n, oh, ow, c]);
+                let got = storage.as_slice::<f32>().unwrap();
+                let ys = taps(h, oh, align_corners, half_pixel_centers);
+                let xs = taps(w, ow, align_corners, half_pixel_centers);
+                for b in 0..n {
+                    for (oy, &(y0, y1, dy)) in ys.iter().enumerate() {
+                        for (ox, &(x0, x1, dx)) in xs.iter().enumerate() {
+                            for ch in 0..c {
+                                let at = |y: usize, x: usize| input[((b * h + y) * w + x) * c + ch];
+                                let want = at(y0, x0) * (1.0 - dy) * (1.0 - dx)
+                                    + at(y1, x0) * dy * (1.0 - dx)
+                                    + at(y0, x1) * (1.0 - dy) * dx
+                                    + at(y1, x1) * dy * dx;
+                                let v = got[((b * oh + oy) * ow + ox) * c + ch];
+                                assert!(
+                                    (v - want).abs() < 1e-5,
+                                    "{oh}x{ow} {align_corners}/{half_pixel_centers} at {b},{oy},{ox},{ch}: {v} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
             }
         }
     }
