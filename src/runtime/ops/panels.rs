@@ -123,30 +123,87 @@ impl Panels {
             let a = std::hint::black_box(a);
             for c0 in (0..n).step_by(width) {
                 let cols = (n - c0).min(width);
-                let masks = [L::mask(cols.min(L::N)), L::mask(cols.saturating_sub(L::N))];
-                let b = [
-                    L::load(masks[0], bias.as_ptr().add(c0)),
-                    L::load(masks[1], bias.as_ptr().add(c0 + L::N)),
-                ];
-                let mut acc = [b; MR];
-                let (panel, offset) = (c0 / PANEL, c0 % PANEL);
-                let mut w = self.data.as_ptr().add(panel * k * PANEL + offset);
-                for kk in 0..k {
-                    // Packed rows are zero past `n`: full loads are in bounds and harmless.
-                    let w0 = L::load(L::mask(L::N), w);
-                    let w1 = L::load(L::mask(L::N), w.add(L::N));
-                    for (acc, a) in acc.iter_mut().zip(&a) {
-                        let v = L::splat(*a.add(kk));
-                        acc[0] = v.fmadd(w0, acc[0]);
-                        acc[1] = v.fmadd(w1, acc[1]);
-                    }
-                    w = w.add(PANEL);
+                // A last run of at most `L::N` columns takes one register per row, not two.
+                if cols > L::N {
+                    Self::tile::<L, MR, 2>(
+                        &a,
+                        self.panel_at(c0),
+                        k,
+                        bias,
+                        cols,
+                        c0,
+                        n,
+                        r0,
+                        rows,
+                        o_ptr,
+                    );
+                } else {
+                    Self::tile::<L, MR, 1>(
+                        &a,
+                        self.panel_at(c0),
+                        k,
+                        bias,
+                        cols,
+                        c0,
+                        n,
+                        r0,
+                        rows,
+                        o_ptr,
+                    );
                 }
-                for (i, acc) in acc.iter().enumerate().take(rows) {
-                    let at = o_ptr.add((r0 + i) * n + c0);
-                    acc[0].store(masks[0], at);
-                    acc[1].store(masks[1], at.add(L::N));
+            }
+        }
+    }
+
+    /// Where columns `c0..` start in the packed data.
+    fn panel_at(&self, c0: usize) -> *const f32 {
+        let (panel, offset) = (c0 / PANEL, c0 % PANEL);
+        self.data[panel * self.k * PANEL + offset..].as_ptr()
+    }
+
+    /// One block: rows `a` (`rows` of them real) times `cols <= R * L::N` columns starting at
+    /// `c0`, whose packed filter rows start at `w`, stored to the `n`-column output at row `r0`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn tile<L: Lanes, const MR: usize, const R: usize>(
+        a: &[*const f32; MR],
+        mut w: *const f32,
+        k: usize,
+        bias: &[f32],
+        cols: usize,
+        c0: usize,
+        n: usize,
+        r0: usize,
+        rows: usize,
+        o_ptr: *mut f32,
+    ) {
+        let mut masks = [L::mask(L::N); R];
+        for (j, mask) in masks.iter_mut().enumerate() {
+            *mask = L::mask(cols.saturating_sub(j * L::N).min(L::N));
+        }
+        let mut b = [L::splat(0.0); R];
+        for (j, b) in b.iter_mut().enumerate() {
+            *b = L::load(masks[j], bias.as_ptr().add(c0 + j * L::N));
+        }
+        let mut acc = [b; MR];
+        for kk in 0..k {
+            // Packed rows are zero past `n`: full loads are in bounds and harmless.
+            let mut f = [L::splat(0.0); R];
+            for (j, f) in f.iter_mut().enumerate() {
+                *f = L::load(L::mask(L::N), w.add(j * L::N));
+            }
+            for (acc, a) in acc.iter_mut().zip(a) {
+                let v = L::splat(*a.add(kk));
+                for j in 0..R {
+                    acc[j] = v.fmadd(f[j], acc[j]);
                 }
+            }
+            w = w.add(PANEL);
+        }
+        for (i, acc) in acc.iter().enumerate().take(rows) {
+            let at = o_ptr.add((r0 + i) * n + c0);
+            for j in 0..R {
+                acc[j].store(masks[j], at.add(j * L::N));
             }
         }
     }
