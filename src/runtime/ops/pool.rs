@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-use super::{activate, contiguous_f32, output_geometry};
+use super::{activate, contiguous_f32, output_geometry, simd, Simd};
 use crate::runtime::tflite::{Activation, Window};
 
 /// Which reduction a [`Pool`] computes.
@@ -29,6 +29,70 @@ pub struct Pool {
     pub activation: Activation,
 }
 
+/// One call's input height, width, channels; output height, width; leading padding.
+struct Geometry {
+    dims: (usize, usize, usize),
+    out: (usize, usize),
+    pad: (usize, usize),
+}
+
+impl Pool {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn pool_avx2(&self, input: &[f32], g: &Geometry, out: &mut [f32]) {
+        self.pool(input, g, out);
+    }
+
+    /// Output pixels row by row (no per-pixel divisions), each reduced over the window's
+    /// pixels inside the image with the channel loop innermost. The crate is built for
+    /// baseline x86-64, so this is compiled again with AVX2 and picked at run time; the max
+    /// is a compare-and-select (TFLite's `std::max`), which vectorises where `f32::max` does
+    /// not.
+    #[inline(always)]
+    fn pool(&self, input: &[f32], g: &Geometry, out: &mut [f32]) {
+        let (h, w, c) = g.dims;
+        let (oh, ow) = g.out;
+        let (pad_top, pad_left) = g.pad;
+        let win = &self.window;
+        let rows = out.chunks_exact_mut((ow * c).max(1)).enumerate();
+        for (r, row) in rows {
+            let (b, oy) = (r / oh, r % oh);
+            let y0 = (oy * win.stride_h).saturating_sub(pad_top);
+            let y1 = (oy * win.stride_h + self.kh).saturating_sub(pad_top).min(h);
+            for (ox, pixel) in row.chunks_exact_mut(c.max(1)).enumerate() {
+                let x0 = (ox * win.stride_w).saturating_sub(pad_left);
+                let x1 = (ox * win.stride_w + self.kw)
+                    .saturating_sub(pad_left)
+                    .min(w)
+                    .max(x0);
+                pixel.fill(match self.kind {
+                    PoolKind::Max => f32::NEG_INFINITY,
+                    PoolKind::Average => 0.0,
+                });
+                for iy in y0..y1 {
+                    let line = &input[((b * h + iy) * w + x0) * c..((b * h + iy) * w + x1) * c];
+                    for x in line.chunks_exact(c.max(1)) {
+                        match self.kind {
+                            PoolKind::Max => pixel
+                                .iter_mut()
+                                .zip(x)
+                                .for_each(|(o, &v)| *o = if v > *o { v } else { *o }),
+                            PoolKind::Average => {
+                                pixel.iter_mut().zip(x).for_each(|(o, &v)| *o += v)
+                            }
+                        }
+                    }
+                }
+                if self.kind == PoolKind::Average {
+                    let count = ((y1.saturating_sub(y0)) * (x1.saturating_sub(x0))).max(1) as f32;
+                    pixel.iter_mut().for_each(|o| *o /= count);
+                }
+                activate(pixel, self.activation);
+            }
+        }
+    }
+}
+
 impl CustomOp1 for Pool {
     fn name(&self) -> &'static str {
         "pool-nhwc"
@@ -53,37 +117,99 @@ impl CustomOp1 for Pool {
         let (ow, pad_left) =
             output_geometry(w, self.kw, win.stride_w, 1, win.padding).ok_or_else(too_small)?;
         let mut out = vec![0f32; n * oh * ow * c];
-        for (r, pixel) in out.chunks_exact_mut(c.max(1)).enumerate() {
-            let b = r / (oh * ow);
-            let oy = (r / ow) % oh;
-            let ox = r % ow;
-            let y0 = (oy * win.stride_h).saturating_sub(pad_top);
-            let y1 = (oy * win.stride_h + self.kh).saturating_sub(pad_top).min(h);
-            let x0 = (ox * win.stride_w).saturating_sub(pad_left);
-            let x1 = (ox * win.stride_w + self.kw)
-                .saturating_sub(pad_left)
-                .min(w);
-            let init = match self.kind {
-                PoolKind::Max => f32::NEG_INFINITY,
-                PoolKind::Average => 0.0,
-            };
-            pixel.fill(init);
-            for iy in y0..y1 {
-                for ix in x0..x1 {
-                    let src = ((b * h + iy) * w + ix) * c;
-                    let x = &input[src..src + c];
-                    match self.kind {
-                        PoolKind::Max => pixel.iter_mut().zip(x).for_each(|(o, &v)| *o = o.max(v)),
-                        PoolKind::Average => pixel.iter_mut().zip(x).for_each(|(o, &v)| *o += v),
+        let geometry = Geometry {
+            dims: (h, w, c),
+            out: (oh, ow),
+            pad: (pad_top, pad_left),
+        };
+        match simd() {
+            // SAFETY: the CPU supports AVX2 (an AVX-512 CPU has it too).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 | Simd::Avx2 => unsafe { self.pool_avx2(input, &geometry, &mut out) },
+            _ => self.pool(input, &geometry, &mut out),
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, c))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::tflite::Padding;
+
+    #[test]
+    fn pooling_matches_the_window_by_window_reduction() {
+        let (n, h, w) = (2, 7, 9);
+        for c in [3, 20] {
+            let input: Vec<f32> = (0..n * h * w * c)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            for kind in [PoolKind::Max, PoolKind::Average] {
+                for (k, stride, padding) in [
+                    (3, 2, Padding::Same),
+                    (2, 2, Padding::Valid),
+                    (3, 1, Padding::Same),
+                ] {
+                    let window = Window {
+                        stride_h: stride,
+                        stride_w: stride,
+                        dilation_h: 1,
+                        dilation_w: 1,
+                        padding,
+                    };
+                    let op = Pool {
+                        kind,
+                        kh: k,
+                        kw: k,
+                        window,
+                        activation: Activation::None,
+                    };
+                    let (storage, shape) = op
+                        .cpu_fwd(
+                            &CpuStorage::F32(input.clone()),
+                            &Layout::contiguous((n, h, w, c)),
+                        )
+                        .unwrap();
+                    let &[_, oh, ow, _] = shape.dims() else {
+                        panic!("rank")
+                    };
+                    let (_, pad_top) = output_geometry(h, k, stride, 1, padding).unwrap();
+                    let (_, pad_left) = output_geometry(w, k, stride, 1, padding).unwrap();
+                    let got = storage.as_slice::<f32>().unwrap();
+                    for b in 0..n {
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                for ch in 0..c {
+                                    let mut values = Vec::new();
+                                    for ky in 0..k {
+                                        for kx in 0..k {
+                                            let iy = (oy * stride + ky).checked_sub(pad_top);
+                                            let ix = (ox * stride + kx).checked_sub(pad_left);
+                                            if let (Some(iy), Some(ix)) = (iy, ix) {
+                                                if iy < h && ix < w {
+                                                    values.push(
+                                                        input[((b * h + iy) * w + ix) * c + ch],
+                                                    );
+                                                }
+                                            }
+                                        }
+                                    }
+                                    let want = match kind {
+                                        PoolKind::Max => {
+                                            values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                                        }
+                                        PoolKind::Average => {
+                                            values.iter().sum::<f32>() / values.len() as f32
+                                        }
+                                    };
+                                    let v = got[((b * oh + oy) * ow + ox) * c + ch];
+                                    assert!((v - want).abs() < 1e-5, "{kind:?} {k}x{k}/{stride} c {c} at {b},{oy},{ox},{ch}: {v} vs {want}");
+                                }
+                            }
+                        }
                     }
                 }
             }
-            if self.kind == PoolKind::Average {
-                let count = ((y1.saturating_sub(y0)) * (x1.saturating_sub(x0))).max(1) as f32;
-                pixel.iter_mut().for_each(|o| *o /= count);
-            }
-            activate(pixel, self.activation);
         }
-        Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, c))))
     }
 }
