@@ -8,12 +8,21 @@
 //! step loading one packed filter row and broadcasting one value of each activation row.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use super::lanes::{Avx2, Avx512, Lanes};
 use super::{simd, Epilogue, Simd};
 
 /// Output channels per panel.
 const PANEL: usize = 32;
+
+/// Up to `MR` rows of the left operand: pointers to each (the last real row repeated in place
+/// of missing ones), the first row's index and how many are real.
+struct Block<const MR: usize> {
+    rows: [*const f32; MR],
+    first: usize,
+    real: usize,
+}
 
 /// A `[k, n]` filter matrix packed in panels: panel `j` holds, for each of the `k` rows, the
 /// [`PANEL`] values of columns `j * PANEL..`, zero past `n`.
@@ -120,36 +129,18 @@ impl Panels {
             }
             // Opaque to the optimiser, so that it keeps the row pointers in registers rather
             // than recomputing each from the block's position at every step.
-            let a = std::hint::black_box(a);
+            let block = Block {
+                rows: std::hint::black_box(a),
+                first: r0,
+                real: rows,
+            };
             for c0 in (0..n).step_by(width) {
                 let cols = (n - c0).min(width);
                 // A last run of at most `L::N` columns takes one register per row, not two.
                 if cols > L::N {
-                    Self::tile::<L, MR, 2>(
-                        &a,
-                        self.panel_at(c0),
-                        k,
-                        bias,
-                        cols,
-                        c0,
-                        n,
-                        r0,
-                        rows,
-                        o_ptr,
-                    );
+                    self.tile::<L, MR, 2>(&block, bias, c0..c0 + cols, o_ptr);
                 } else {
-                    Self::tile::<L, MR, 1>(
-                        &a,
-                        self.panel_at(c0),
-                        k,
-                        bias,
-                        cols,
-                        c0,
-                        n,
-                        r0,
-                        rows,
-                        o_ptr,
-                    );
+                    self.tile::<L, MR, 1>(&block, bias, c0..c0 + cols, o_ptr);
                 }
             }
         }
@@ -161,22 +152,19 @@ impl Panels {
         self.data[panel * self.k * PANEL + offset..].as_ptr()
     }
 
-    /// One block: rows `a` (`rows` of them real) times `cols <= R * L::N` columns starting at
-    /// `c0`, whose packed filter rows start at `w`, stored to the `n`-column output at row `r0`.
-    #[allow(clippy::too_many_arguments)]
+    /// One block of rows times `columns` (at most `R * L::N` of them), stored to the
+    /// `n`-column output at `o_ptr`.
     #[inline(always)]
     unsafe fn tile<L: Lanes, const MR: usize, const R: usize>(
-        a: &[*const f32; MR],
-        mut w: *const f32,
-        k: usize,
+        &self,
+        block: &Block<MR>,
         bias: &[f32],
-        cols: usize,
-        c0: usize,
-        n: usize,
-        r0: usize,
-        rows: usize,
+        columns: Range<usize>,
         o_ptr: *mut f32,
     ) {
+        let (k, n) = (self.k, self.n);
+        let (c0, cols) = (columns.start, columns.len());
+        let mut w = self.panel_at(c0);
         let mut masks = [L::mask(L::N); R];
         for (j, mask) in masks.iter_mut().enumerate() {
             *mask = L::mask(cols.saturating_sub(j * L::N).min(L::N));
@@ -192,7 +180,7 @@ impl Panels {
             for (j, f) in f.iter_mut().enumerate() {
                 *f = L::load(L::mask(L::N), w.add(j * L::N));
             }
-            for (acc, a) in acc.iter_mut().zip(a) {
+            for (acc, a) in acc.iter_mut().zip(&block.rows) {
                 let v = L::splat(*a.add(kk));
                 for j in 0..R {
                     acc[j] = v.fmadd(f[j], acc[j]);
@@ -200,8 +188,8 @@ impl Panels {
             }
             w = w.add(PANEL);
         }
-        for (i, acc) in acc.iter().enumerate().take(rows) {
-            let at = o_ptr.add((r0 + i) * n + c0);
+        for (i, acc) in acc.iter().enumerate().take(block.real) {
+            let at = o_ptr.add((block.first + i) * n + c0);
             for j in 0..R {
                 acc[j].store(masks[j], at.add(j * L::N));
             }
