@@ -2,7 +2,9 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-use super::{activate, contiguous_f32, output_geometry, simd, Simd};
+#[cfg(target_arch = "x86_64")]
+use super::Simd;
+use super::{activate, contiguous_f32, output_geometry, simd};
 use crate::runtime::tflite::{Activation, Window};
 
 /// Which reduction a [`Pool`] computes.

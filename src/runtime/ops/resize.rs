@@ -2,7 +2,9 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
-use super::{contiguous_f32, simd, Simd};
+#[cfg(target_arch = "x86_64")]
+use super::Simd;
+use super::{contiguous_f32, simd};
 
 /// Bilinear resize of an NHWC f32 tensor to `out_h` x `out_w`.
 #[derive(Debug, Clone)]
