@@ -7,6 +7,8 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::{Avx2, Avx512, Lanes};
+#[cfg(target_arch = "x86_64")]
+use super::taps::Taps;
 use super::{activate, check_len, clamp_range, contiguous_f32, output_geometry};
 #[cfg(target_arch = "x86_64")]
 use super::{simd, Simd};
@@ -192,23 +194,19 @@ impl Plan<'_> {
         let (x_ptr, k_ptr, b_ptr) = (input.as_ptr(), op.weights.as_ptr(), op.bias.as_ptr());
         let o_ptr = out.as_mut_ptr().cast::<f32>();
         // Output columns whose every tap lands inside the input: no bounds logic there.
-        let span = (op.kw - 1) * win.dilation_w;
-        let inner_lo = pad_left.div_ceil(win.stride_w).min(ow);
-        let inner_hi = (w + pad_left)
-            .checked_sub(span + 1)
-            .map_or(0, |last| last / win.stride_w + 1)
-            .clamp(inner_lo, ow);
+        let taps = Taps {
+            input: (h, w),
+            out: (oh, ow),
+            filter: (op.kh, op.kw),
+            stride: (win.stride_h, win.stride_w),
+            dilation: (win.dilation_h, win.dilation_w),
+            pad: (pad_top, pad_left),
+        };
+        let (inner_lo, inner_hi) = taps.inner_columns();
         let mut taps_y = Vec::with_capacity(op.kh);
         for b in 0..n {
             for oy in 0..oh {
-                // Filter rows inside the input for this output row.
-                taps_y.clear();
-                taps_y.extend((0..op.kh).filter_map(|ky| {
-                    (oy * win.stride_h + ky * win.dilation_h)
-                        .checked_sub(pad_top)
-                        .filter(|&iy| iy < h)
-                        .map(|iy| (ky, (b * h + iy) * w))
-                }));
+                taps.rows_of(b, oy, &mut taps_y);
                 let out_row = (b * oh + oy) * ow;
                 let mut ox = 0;
                 while ox < ow {
@@ -239,19 +237,12 @@ impl Plan<'_> {
                         continue;
                     }
                     // An edge pixel: only the filter columns inside the input.
-                    let kx_lo = self
-                        .columns
-                        .iter()
-                        .position(|&(lo, hi)| lo <= ox && ox < hi);
-                    let kx_hi = self
-                        .columns
-                        .iter()
-                        .rposition(|&(lo, hi)| lo <= ox && ox < hi);
+                    let columns = taps.columns_of(ox);
                     for block in 0..blocks {
                         let ch = block * L::N;
                         let mask = mask_of(block);
                         let mut acc = L::load(mask, b_ptr.add(ch));
-                        if let (Some(kx_lo), Some(kx_hi)) = (kx_lo, kx_hi) {
+                        if let Some((kx_lo, kx_hi)) = columns {
                             for &(ky, row) in &taps_y {
                                 for kx in kx_lo..=kx_hi {
                                     let ix = ox * win.stride_w + kx * win.dilation_w - pad_left;

@@ -16,6 +16,7 @@
 use std::mem::MaybeUninit;
 
 use super::lanes::{Avx2, Avx512, Lanes};
+use super::taps::Taps;
 use super::{simd, Epilogue, Simd};
 
 /// Input channels up to which the *channels* kernel beats patches and a product.
@@ -151,44 +152,16 @@ impl Direct<'_> {
         Some(out)
     }
 
-    /// Filter rows inside the input for output row `oy` of image `b`: `(ky, index of the
-    /// input row's first pixel)`.
-    fn rows_of(&self, b: usize, oy: usize, rows: &mut Vec<(usize, usize)>) {
-        let (h, w, _) = self.dims;
-        let (kh, _) = self.kernel;
-        rows.clear();
-        rows.extend((0..kh).filter_map(|ky| {
-            (oy * self.stride.0 + ky * self.dilation.0)
-                .checked_sub(self.pad.0)
-                .filter(|&iy| iy < h)
-                .map(|iy| (ky, (b * h + iy) * w))
-        }));
-    }
-
-    /// Filter columns inside the input for output column `ox`, as an inclusive range.
-    fn columns_of(&self, ox: usize) -> Option<(usize, usize)> {
-        let (_, w, _) = self.dims;
-        let (_, kw) = self.kernel;
-        let (sw, dw) = (self.stride.1, self.dilation.1);
-        let start = ox * sw;
-        let lo = self.pad.1.saturating_sub(start).div_ceil(dw);
-        let hi = (w + self.pad.1).checked_sub(start)?.div_ceil(dw).min(kw);
-        (lo < hi).then(|| (lo, hi - 1))
-    }
-
-    /// Output columns whose every filter tap lands inside the input.
-    fn inner_columns(&self) -> (usize, usize) {
-        let (_, w, _) = self.dims;
-        let (_, ow) = self.out;
-        let (_, kw) = self.kernel;
-        let (sw, dw) = (self.stride.1, self.dilation.1);
-        let span = (kw - 1) * dw;
-        let lo = self.pad.1.div_ceil(sw).min(ow);
-        let hi = (w + self.pad.1)
-            .checked_sub(span + 1)
-            .map_or(0, |last| last / sw + 1)
-            .clamp(lo, ow);
-        (lo, hi)
+    /// Where the filter's taps land.
+    fn taps(&self) -> Taps {
+        Taps {
+            input: (self.dims.0, self.dims.1),
+            out: self.out,
+            filter: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            pad: self.pad,
+        }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -234,12 +207,13 @@ impl Direct<'_> {
         }
         let (x_ptr, w_ptr) = (self.input.as_ptr(), self.matrix.as_ptr());
         let o_ptr = out.as_mut_ptr().cast::<f32>();
-        let (inner_lo, inner_hi) = self.inner_columns();
-        let columns: Vec<Option<(usize, usize)>> = (0..ow).map(|ox| self.columns_of(ox)).collect();
+        let taps = self.taps();
+        let (inner_lo, inner_hi) = taps.inner_columns();
+        let columns: Vec<Option<(usize, usize)>> = (0..ow).map(|ox| taps.columns_of(ox)).collect();
         let mut rows = Vec::with_capacity(self.kernel.0);
         for b in 0..self.n {
             for oy in 0..oh {
-                self.rows_of(b, oy, &mut rows);
+                taps.rows_of(b, oy, &mut rows);
                 let out_row = (b * oh + oy) * ow;
                 let mut ox = 0;
                 while ox < ow {
@@ -326,11 +300,12 @@ impl Direct<'_> {
         let bias = self.bias[0];
         let (x_ptr, w_ptr) = (self.input.as_ptr(), self.matrix.as_ptr());
         let o_ptr = out.as_mut_ptr().cast::<f32>();
-        let columns: Vec<Option<(usize, usize)>> = (0..ow).map(|ox| self.columns_of(ox)).collect();
+        let taps = self.taps();
+        let columns: Vec<Option<(usize, usize)>> = (0..ow).map(|ox| taps.columns_of(ox)).collect();
         let mut rows = Vec::with_capacity(self.kernel.0);
         for b in 0..self.n {
             for oy in 0..oh {
-                self.rows_of(b, oy, &mut rows);
+                taps.rows_of(b, oy, &mut rows);
                 let out_row = (b * oh + oy) * ow;
                 for (ox, cols) in columns.iter().enumerate() {
                     let mut acc = L::splat(0.0);

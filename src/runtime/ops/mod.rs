@@ -19,6 +19,8 @@ mod pad;
 mod panels;
 mod pool;
 mod resize;
+#[cfg(target_arch = "x86_64")]
+mod taps;
 mod transpose_conv;
 
 pub use conv::{product, Conv, Im2col};
