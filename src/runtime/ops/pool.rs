@@ -38,6 +38,19 @@ struct Geometry {
     pad: (usize, usize),
 }
 
+/// Channels reduced together: one AVX2 register.
+const LANES: usize = 8;
+
+/// The input pixels under one output pixel, as offsets into the input.
+struct Span {
+    /// Offset of the image's first value.
+    origin: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    row_stride: usize,
+    pixel_stride: usize,
+}
+
 impl Pool {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
@@ -45,11 +58,12 @@ impl Pool {
         self.pool(input, g, out);
     }
 
-    /// Output pixels row by row (no per-pixel divisions), each reduced over the window's
-    /// pixels inside the image with the channel loop innermost. The crate is built for
-    /// baseline x86-64, so this is compiled again with AVX2 and picked at run time; the max
-    /// is a compare-and-select (TFLite's `std::max`), which vectorises where `f32::max` does
-    /// not.
+    /// Output pixels row by row (no per-pixel divisions); each pixel's channels are reduced
+    /// eight at a time in a local accumulator over the window's pixels inside the image. The
+    /// crate is built for baseline x86-64, so this is compiled again with AVX2 and picked at
+    /// run time. The accumulator matters: reducing straight into the output made LLVM emit
+    /// the max as a masked store (`vmaskmovps`), which ran face_landmark's 96x96x16 2x2 pool in
+    /// 190 us instead of 33 on Zen 4.
     #[inline(always)]
     fn pool(&self, input: &[f32], g: &Geometry, out: &mut [f32]) {
         let (h, w, c) = g.dims;
@@ -67,31 +81,68 @@ impl Pool {
                     .saturating_sub(pad_left)
                     .min(w)
                     .max(x0);
-                pixel.fill(match self.kind {
-                    PoolKind::Max => f32::NEG_INFINITY,
-                    PoolKind::Average => 0.0,
-                });
-                for iy in y0..y1 {
-                    let line = &input[((b * h + iy) * w + x0) * c..((b * h + iy) * w + x1) * c];
-                    for x in line.chunks_exact(c.max(1)) {
-                        match self.kind {
-                            PoolKind::Max => pixel
-                                .iter_mut()
-                                .zip(x)
-                                .for_each(|(o, &v)| *o = if v > *o { v } else { *o }),
-                            PoolKind::Average => {
-                                pixel.iter_mut().zip(x).for_each(|(o, &v)| *o += v)
-                            }
-                        }
-                    }
+                let span = Span {
+                    origin: (b * h * w) * c,
+                    rows: y0..y1,
+                    cols: x0..x1,
+                    row_stride: w * c,
+                    pixel_stride: c,
+                };
+                let count = (y1.saturating_sub(y0) * (x1 - x0)).max(1) as f32;
+                let mut full = pixel.chunks_exact_mut(LANES);
+                for (k, chunk) in (&mut full).enumerate() {
+                    let acc = self.reduce::<LANES>(input, &span, k * LANES, count);
+                    chunk.copy_from_slice(&acc);
                 }
-                if self.kind == PoolKind::Average {
-                    let count = ((y1.saturating_sub(y0)) * (x1.saturating_sub(x0))).max(1) as f32;
-                    pixel.iter_mut().for_each(|o| *o /= count);
+                let done = c - full.into_remainder().len();
+                for (ch, o) in pixel.iter_mut().enumerate().skip(done) {
+                    *o = self.reduce::<1>(input, &span, ch, count)[0];
                 }
                 activate(pixel, self.activation);
             }
         }
+    }
+
+    /// Reduces channels `first..first + N` over the window, in registers.
+    #[inline(always)]
+    fn reduce<const N: usize>(
+        &self,
+        input: &[f32],
+        span: &Span,
+        first: usize,
+        count: f32,
+    ) -> [f32; N] {
+        let mut acc = [match self.kind {
+            PoolKind::Max => f32::NEG_INFINITY,
+            PoolKind::Average => 0.0,
+        }; N];
+        for iy in span.rows.clone() {
+            for ix in span.cols.clone() {
+                let at = span.origin + iy * span.row_stride + ix * span.pixel_stride + first;
+                let Some(v) = input
+                    .get(at..at + N)
+                    .and_then(|v| <&[f32; N]>::try_from(v).ok())
+                else {
+                    continue;
+                };
+                match self.kind {
+                    PoolKind::Max => {
+                        for (a, &v) in acc.iter_mut().zip(v) {
+                            *a = if v > *a { v } else { *a };
+                        }
+                    }
+                    PoolKind::Average => {
+                        for (a, &v) in acc.iter_mut().zip(v) {
+                            *a += v;
+                        }
+                    }
+                }
+            }
+        }
+        if self.kind == PoolKind::Average {
+            acc.iter_mut().for_each(|a| *a /= count);
+        }
+        acc
     }
 }
 
