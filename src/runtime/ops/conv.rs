@@ -8,9 +8,9 @@
 
 use std::ops::Range;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
 
-use super::{check_len, contiguous_f32, output_geometry, Epilogue};
+use super::{check_len, contiguous_f32, output_geometry, Epilogue, Finish, Residual};
 use crate::runtime::tflite::Window;
 
 /// Floats of one tile (patches plus output), about 256 KiB: it stays in the core's L2 cache
@@ -180,28 +180,26 @@ impl Conv {
     }
 }
 
-impl CustomOp1 for Conv {
-    fn name(&self) -> &'static str {
-        "conv-nhwc"
-    }
-
-    fn cpu_fwd(
+impl Conv {
+    /// The convolution of `input` (NHWC `dims`), plus `skip` (NHWC, the output's pixels) from
+    /// output channel `skip_offset` on when a residual ADD was folded in, then the epilogue.
+    fn forward(
         &self,
-        storage: &CpuStorage,
-        layout: &Layout,
+        input: &[f32],
+        (n, h, w, cin): (usize, usize, usize, usize),
+        skip: Option<(&[f32], &[usize], usize)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let input = contiguous_f32(storage, layout, self.name())?;
-        let (n, h, w, cin) = layout.shape().dims4()?;
+        let name = "conv-nhwc";
         let cout = self.bias.len();
         let k = match &self.filter {
             Filter::Rows(matrix) => matrix.len() / cout.max(1),
             #[cfg(target_arch = "x86_64")]
             Filter::Panels(panels) => panels.rows(),
         };
-        let fail = |what: String| candle_core::Error::Msg(format!("{}: {what}", self.name()));
+        let fail = |what: String| candle_core::Error::Msg(format!("{}: {what}", name));
         let (patches, (oh, ow)) = match &self.patches {
             Some(spec) => {
-                check_len(self.name(), "filter row", k, spec.kh * spec.kw * cin)?;
+                check_len(name, "filter row", k, spec.kh * spec.kw * cin)?;
                 let (out, pad) = spec
                     .geometry(h, w)
                     .ok_or_else(|| fail(format!("input {h}x{w} smaller than the filter")))?;
@@ -215,9 +213,30 @@ impl CustomOp1 for Conv {
                 (Some(patches), out)
             }
             None => {
-                check_len(self.name(), "filter row", k, cin)?;
+                check_len(name, "filter row", k, cin)?;
                 (None, (h, w))
             }
+        };
+        let residual = match skip {
+            None => None,
+            Some((values, dims, offset)) => {
+                let channels = dims.last().copied().unwrap_or(0);
+                if dims != [n, oh, ow, channels] || channels == 0 || offset + channels > cout {
+                    return Err(fail(format!(
+                        "skip connection of shape {dims:?} (from channel {offset}) does not fit \
+                         the output [{n}, {oh}, {ow}, {cout}]"
+                    )));
+                }
+                Some(Residual {
+                    values,
+                    channels,
+                    offset,
+                })
+            }
+        };
+        let finish = Finish {
+            epilogue: &self.epilogue,
+            residual,
         };
         // Narrow layers skip the patches and the product (see `direct`).
         #[cfg(target_arch = "x86_64")]
@@ -246,7 +265,7 @@ impl CustomOp1 for Conv {
                 dilation,
                 pad,
             };
-            if let Some(out) = direct.run(&self.epilogue) {
+            if let Some(out) = direct.run(&finish) {
                 return Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, cout))));
             }
         }
@@ -269,13 +288,59 @@ impl CustomOp1 for Conv {
                     let done = out.len();
                     extend_repeated(&mut out, &self.bias, rows.len());
                     product(&mut out[done..], lhs, matrix, k, cout);
-                    self.epilogue.apply(&mut out[done..], cout);
+                    finish.apply(&mut out[done..], cout, done);
                 }
                 #[cfg(target_arch = "x86_64")]
-                Filter::Panels(panels) => panels.product(lhs, &self.bias, &self.epilogue, &mut out),
+                Filter::Panels(panels) => panels.product(lhs, &self.bias, &finish, &mut out),
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((n, oh, ow, cout))))
+    }
+}
+
+impl CustomOp1 for Conv {
+    fn name(&self) -> &'static str {
+        "conv-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input = contiguous_f32(storage, layout, self.name())?;
+        self.forward(input, layout.shape().dims4()?, None)
+    }
+}
+
+/// A convolution with the residual ADD that read its output folded in: the second input (the
+/// skip branch) is added to each output tile while it is in cache, then the epilogue (the
+/// ADD's) runs, so the convolution's output is never written out and read back. The skip
+/// branch may have fewer channels, added from `channel_offset` on (a folded channel PAD).
+#[derive(Debug, Clone)]
+pub struct ResidualConv {
+    /// The convolution, whose epilogue is the one after the ADD.
+    pub conv: Conv,
+    /// The output channel the skip branch's first channel adds to.
+    pub channel_offset: usize,
+}
+
+impl CustomOp2 for ResidualConv {
+    fn name(&self) -> &'static str {
+        "residual-conv-nhwc"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input = contiguous_f32(s1, l1, self.name())?;
+        let skip = contiguous_f32(s2, l2, self.name())?;
+        let skip = (skip, l2.shape().dims(), self.channel_offset);
+        self.conv.forward(input, l1.shape().dims4()?, Some(skip))
     }
 }
 
@@ -444,6 +509,109 @@ mod tests {
                     "stride {stride} dilation {dilation} value {i}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// A convolution with a folded residual equals the convolution, then the ADD of the skip
+    /// branch (zero-padded across channels where it is narrower), then the epilogue: for each
+    /// kernel family (direct per-channel, direct dot, packed product) and several tiles.
+    #[test]
+    fn folded_residual_equals_convolution_then_add() {
+        let (n, h, w) = (1, 23, 19);
+        let prelu = |cout: usize| Epilogue::Prelu((0..cout).map(|o| 0.1 * o as f32).collect());
+        // (cin, cout, filter side, skip channels, channel offset)
+        for (cin, cout, side, skip_c, offset) in [
+            (3, 16, 3, 16, 0),
+            (8, 24, 1, 16, 4),
+            (5, 1, 3, 1, 0),
+            (40, 48, 1, 48, 0),
+            (40, 48, 1, 32, 8),
+        ] {
+            let k = side * side * cin;
+            let matrix: Vec<f32> = (0..k * cout)
+                .map(|i| ((i * 13) % 29) as f32 / 14.0 - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..cout).map(|o| o as f32 * 0.05 - 0.5).collect();
+            let spec = (side > 1).then_some(Im2col {
+                kh: side,
+                kw: side,
+                window: Window {
+                    stride_h: 1,
+                    stride_w: 1,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    padding: Padding::Same,
+                },
+                extra_pad: [0; 4],
+            });
+            let x: Vec<f32> = (0..n * h * w * cin)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let skip: Vec<f32> = (0..n * h * w * skip_c)
+                .map(|i| ((i * 7) % 43) as f32 / 20.0 - 1.0)
+                .collect();
+            let plain = Conv::new(
+                matrix.clone(),
+                bias.clone(),
+                spec.clone(),
+                Epilogue::Activation(Activation::None),
+            );
+            let (storage, _) = plain
+                .cpu_fwd(
+                    &CpuStorage::F32(x.clone()),
+                    &Layout::contiguous((n, h, w, cin)),
+                )
+                .unwrap();
+            let mut want = storage.as_slice::<f32>().unwrap().to_vec();
+            for (pixel, s) in want.chunks_exact_mut(cout).zip(skip.chunks_exact(skip_c)) {
+                for (v, s) in pixel[offset..offset + skip_c].iter_mut().zip(s) {
+                    *v += s;
+                }
+            }
+            prelu(cout).apply(&mut want, cout);
+            let fused = ResidualConv {
+                conv: Conv::new(matrix, bias, spec, prelu(cout)),
+                channel_offset: offset,
+            };
+            let skip_layout = Layout::contiguous((n, h, w, skip_c));
+            let (storage, shape) = fused
+                .cpu_fwd(
+                    &CpuStorage::F32(x.clone()),
+                    &Layout::contiguous((n, h, w, cin)),
+                    &CpuStorage::F32(skip.clone()),
+                    &skip_layout,
+                )
+                .unwrap();
+            assert_eq!(shape.dims(), &[n, h, w, cout]);
+            let got = storage.as_slice::<f32>().unwrap();
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "cin {cin} cout {cout} skip {skip_c}@{offset} value {i}: {a} vs {b}"
+                );
+            }
+            // A skip branch that does not fit the output is an error, not a panic.
+            let wide = ResidualConv {
+                channel_offset: cout - skip_c + 1,
+                ..fused.clone()
+            };
+            assert!(wide
+                .cpu_fwd(
+                    &CpuStorage::F32(x.clone()),
+                    &Layout::contiguous((n, h, w, cin)),
+                    &CpuStorage::F32(skip.clone()),
+                    &skip_layout,
+                )
+                .is_err());
+            let short = &skip[..skip.len() - skip_c];
+            assert!(fused
+                .cpu_fwd(
+                    &CpuStorage::F32(x),
+                    &Layout::contiguous((n, h, w, cin)),
+                    &CpuStorage::F32(short.to_vec()),
+                    &Layout::contiguous((n, h, w - 1, skip_c)),
+                )
+                .is_err());
         }
     }
 }

@@ -17,7 +17,7 @@ use std::mem::MaybeUninit;
 
 use super::lanes::{Avx2, Avx512, Lanes};
 use super::taps::Taps;
-use super::{simd, Epilogue, Simd};
+use super::{simd, Finish, Simd};
 
 /// Input channels up to which the *channels* kernel beats patches and a product.
 const NARROW_INPUT: usize = 16;
@@ -88,15 +88,15 @@ fn kernel(cin: usize, cout: usize, dilation_w: usize) -> Option<Kernel> {
 }
 
 impl Direct<'_> {
-    /// The convolution with `epilogue` applied, or `None` when the shape is not one these
+    /// The convolution, finished, or `None` when the shape is not one these
     /// kernels are for (or the CPU lacks AVX2): the caller then takes the general path.
-    pub fn run(&self, epilogue: &Epilogue) -> Option<Vec<f32>> {
+    pub fn run(&self, finish: &Finish) -> Option<Vec<f32>> {
         let kernel = kernel(self.dims.2, self.bias.len(), self.dilation.1)?;
-        self.run_kernel(kernel, epilogue)
+        self.run_kernel(kernel, finish)
     }
 
     /// [`Direct::run`] with the given kernel, which must be one the CPU can run.
-    fn run_kernel(&self, kernel: Kernel, epilogue: &Epilogue) -> Option<Vec<f32>> {
+    fn run_kernel(&self, kernel: Kernel, finish: &Finish) -> Option<Vec<f32>> {
         let cout = self.bias.len();
         let (h, w, cin) = self.dims;
         let (oh, ow) = self.out;
@@ -130,24 +130,24 @@ impl Direct<'_> {
                 Kernel::Channels {
                     avx512: true,
                     wide: false,
-                } => self.channels_avx512::<8, 1>(spare, epilogue),
+                } => self.channels_avx512::<8, 1>(spare, finish),
                 Kernel::Channels {
                     avx512: true,
                     wide: true,
-                } => self.channels_avx512::<4, 2>(spare, epilogue),
+                } => self.channels_avx512::<4, 2>(spare, finish),
                 Kernel::Channels {
                     avx512: false,
                     wide: false,
-                } => self.channels_avx2::<8, 1>(spare, epilogue),
+                } => self.channels_avx2::<8, 1>(spare, finish),
                 Kernel::Channels {
                     avx512: false,
                     wide: true,
-                } => self.channels_avx2::<4, 2>(spare, epilogue),
+                } => self.channels_avx2::<4, 2>(spare, finish),
             }
             out.set_len(len);
         }
         if matches!(kernel, Kernel::Dot { .. }) {
-            epilogue.apply(&mut out, cout);
+            finish.apply(&mut out, cout, 0);
         }
         Some(out)
     }
@@ -168,30 +168,29 @@ impl Direct<'_> {
     unsafe fn channels_avx512<const P: usize, const B: usize>(
         &self,
         out: &mut [MaybeUninit<f32>],
-        epilogue: &Epilogue,
+        finish: &Finish,
     ) {
-        self.channels::<Avx512, P, B>(out, epilogue);
+        self.channels::<Avx512, P, B>(out, finish);
     }
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn channels_avx2<const P: usize, const B: usize>(
         &self,
         out: &mut [MaybeUninit<f32>],
-        epilogue: &Epilogue,
+        finish: &Finish,
     ) {
-        self.channels::<Avx2, P, B>(out, epilogue);
+        self.channels::<Avx2, P, B>(out, finish);
     }
 
     /// `P` inner pixels at a time (edge pixels one at a time over their taps inside the
     /// input), each holding its `cout <= B * L::N` channels in `B` registers that start at the
     /// bias; per filter tap and input channel, one weight row loaded for all `P` pixels and one
-    /// broadcast input value per pixel. The epilogue runs on each output row while it is in
-    /// cache.
+    /// broadcast input value per pixel. Each output row is finished while it is in cache.
     #[inline(always)]
     unsafe fn channels<L: Lanes, const P: usize, const B: usize>(
         &self,
         out: &mut [MaybeUninit<f32>],
-        epilogue: &Epilogue,
+        finish: &Finish,
     ) {
         let cout = self.bias.len();
         let (_, _, cin) = self.dims;
@@ -272,7 +271,7 @@ impl Direct<'_> {
                 }
                 // SAFETY: every value of the row was stored just above.
                 let row = std::slice::from_raw_parts_mut(o_ptr.add(out_row * cout), ow * cout);
-                epilogue.apply(row, cout);
+                finish.apply(row, cout, out_row * cout);
             }
         }
     }
@@ -332,6 +331,7 @@ impl Direct<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::ops::Epilogue;
     use crate::runtime::tflite::Activation;
 
     /// Every tap summed one at a time, in f64: what each kernel must equal.
@@ -443,7 +443,7 @@ mod tests {
                 let want = reference(&d);
                 for &kernel in &kernels {
                     let epilogue = Epilogue::Activation(Activation::Relu6);
-                    let Some(got) = d.run_kernel(kernel, &epilogue) else {
+                    let Some(got) = d.run_kernel(kernel, &(&epilogue).into()) else {
                         continue;
                     };
                     checked += 1;

@@ -23,7 +23,7 @@ mod resize;
 mod taps;
 mod transpose_conv;
 
-pub use conv::{product, Conv, Im2col};
+pub use conv::{product, Conv, Im2col, ResidualConv};
 pub use depthwise::DepthwiseConv;
 pub use elementwise::{Binary, BinaryKind, Pointwise};
 pub use pad::Pad4;
@@ -169,6 +169,76 @@ impl Epilogue {
             Epilogue::Logistic => data.iter_mut().for_each(|v| *v = 1.0 / (1.0 + exp(-*v))),
             Epilogue::Prelu(alpha) => prelu(data, alpha, channels),
         }
+    }
+}
+
+/// What a convolution does to each block of its output while the block is in cache: add the
+/// matching values of a skip connection (a residual ADD folded into the convolution), then
+/// apply the epilogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    /// Applied after the residual is added.
+    pub epilogue: &'a Epilogue,
+    /// The skip connection, if an ADD was folded in.
+    pub residual: Option<Residual<'a>>,
+}
+
+impl<'a> From<&'a Epilogue> for Finish<'a> {
+    fn from(epilogue: &'a Epilogue) -> Self {
+        Finish {
+            epilogue,
+            residual: None,
+        }
+    }
+}
+
+/// A skip connection added to a convolution's output: `channels` values per pixel, added to
+/// the output channels from `offset` on (the skip branch of a residual block may be narrower,
+/// zero-padded at both ends).
+#[derive(Debug, Clone, Copy)]
+pub struct Residual<'a> {
+    /// The skip branch, NHWC.
+    pub values: &'a [f32],
+    /// Its channels per pixel.
+    pub channels: usize,
+    /// The first output channel it adds to.
+    pub offset: usize,
+}
+
+impl Finish<'_> {
+    /// Finishes `data`: the output values from offset `at` on (a pixel boundary), pixels of
+    /// `channels` values. The residual must hold a pixel for each output pixel.
+    pub fn apply(&self, data: &mut [f32], channels: usize, at: usize) {
+        match simd() {
+            // SAFETY: the CPU supports AVX2 (an AVX-512 CPU has it too).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 | Simd::Avx2 => unsafe { self.apply_avx2(data, channels, at) },
+            _ => self.apply_loop(data, channels, at),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_avx2(&self, data: &mut [f32], channels: usize, at: usize) {
+        self.apply_loop(data, channels, at);
+    }
+
+    #[inline(always)]
+    fn apply_loop(&self, data: &mut [f32], channels: usize, at: usize) {
+        if let Some(r) = &self.residual {
+            if r.channels == channels {
+                let skip = &r.values[at..at + data.len()];
+                data.iter_mut().zip(skip).for_each(|(v, s)| *v += s);
+            } else {
+                let first = at / channels.max(1) * r.channels;
+                let skip = r.values[first..].chunks_exact(r.channels.max(1));
+                for (pixel, s) in data.chunks_exact_mut(channels.max(1)).zip(skip) {
+                    let part = &mut pixel[r.offset..r.offset + r.channels];
+                    part.iter_mut().zip(s).for_each(|(v, s)| *v += s);
+                }
+            }
+        }
+        self.epilogue.apply_loop(data, channels);
     }
 }
 

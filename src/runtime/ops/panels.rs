@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::lanes::{Avx2, Avx512, Lanes};
-use super::{simd, Epilogue, Simd};
+use super::{simd, Finish, Simd};
 
 /// Output channels per panel.
 const PANEL: usize = 32;
@@ -58,9 +58,10 @@ impl Panels {
     }
 
     /// Appends `bias + lhs x filter` for a row-major `lhs` of `m` rows of `k` values to `out`,
-    /// with `epilogue` applied, as `m` rows of `n` values.
-    pub fn product(&self, lhs: &[f32], bias: &[f32], epilogue: &Epilogue, out: &mut Vec<f32>) {
-        self.product_with(simd() == Simd::Avx512, lhs, bias, epilogue, out);
+    /// finished (`finish` sees the appended values at their offset in `out`), as `m` rows of
+    /// `n` values.
+    pub fn product(&self, lhs: &[f32], bias: &[f32], finish: &Finish, out: &mut Vec<f32>) {
+        self.product_with(simd() == Simd::Avx512, lhs, bias, finish, out);
     }
 
     /// [`Panels::product`] with AVX-512 or with AVX2, which the CPU must have.
@@ -69,7 +70,7 @@ impl Panels {
         avx512: bool,
         lhs: &[f32],
         bias: &[f32],
-        epilogue: &Epilogue,
+        finish: &Finish,
         out: &mut Vec<f32>,
     ) {
         let (k, n) = (self.k, self.n);
@@ -92,7 +93,7 @@ impl Panels {
             }
             out.set_len(start + m * n);
         }
-        epilogue.apply(&mut out[start..], n);
+        finish.apply(&mut out[start..], n, start);
     }
 
     #[target_feature(enable = "avx512f")]
@@ -200,6 +201,7 @@ impl Panels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::ops::Epilogue;
     use crate::runtime::tflite::Activation;
 
     #[test]
@@ -230,7 +232,7 @@ mod tests {
                     avx512,
                     &lhs,
                     &bias,
-                    &Epilogue::Activation(Activation::Relu6),
+                    &(&Epilogue::Activation(Activation::Relu6)).into(),
                     &mut out,
                 );
                 assert_eq!(out.len(), 1 + m * n, "appends after what is there");

@@ -48,7 +48,7 @@ impl TransposeConv {
             let mut cols = Vec::new();
             let zero = vec![0f32; patch];
             let none = Epilogue::Activation(Activation::None);
-            panels.product(input, &zero, &none, &mut cols);
+            panels.product(input, &zero, &(&none).into(), &mut cols);
             return cols;
         }
         let mut cols = vec![0f32; input.len() / cin.max(1) * patch];
