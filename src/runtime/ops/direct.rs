@@ -288,7 +288,9 @@ impl Direct<'_> {
 
     /// One output channel: per output pixel and filter row, the taps inside the input are one
     /// contiguous run of input values (dilation 1 across) against one run of weights, summed
-    /// in a register, which is reduced once per pixel.
+    /// in a register, which is reduced once per pixel. Inner pixels go [`DOT_PIXELS`] at a
+    /// time, each weight load serving all of them: one pixel alone is a chain of dependent
+    /// FMAs (pose_landmark_full's 256x256 mask head ran at a quarter of the FMA rate so).
     #[inline(always)]
     unsafe fn dot<L: Lanes>(&self, out: &mut [MaybeUninit<f32>]) {
         let (_, _, cin) = self.dims;
@@ -301,14 +303,38 @@ impl Direct<'_> {
         let o_ptr = out.as_mut_ptr().cast::<f32>();
         let taps = self.taps();
         let columns: Vec<Option<(usize, usize)>> = (0..ow).map(|ox| taps.columns_of(ox)).collect();
+        let inner = |ox: usize| columns.get(ox) == Some(&Some((0, kw - 1)));
+        let full_run = kw * cin;
         let mut rows = Vec::with_capacity(self.kernel.0);
         for b in 0..self.n {
             for oy in 0..oh {
                 taps.rows_of(b, oy, &mut rows);
                 let out_row = (b * oh + oy) * ow;
-                for (ox, cols) in columns.iter().enumerate() {
+                let mut ox = 0;
+                while ox < ow {
+                    if (ox..ox + DOT_PIXELS).all(inner) {
+                        let mut acc = [L::splat(0.0); DOT_PIXELS];
+                        for &(ky, row) in &rows {
+                            let x = x_ptr.add((row + ox * sw - pad_left) * cin);
+                            let w = w_ptr.add(ky * full_run);
+                            let mut i = 0;
+                            while i < full_run {
+                                let mask = L::mask(full_run - i);
+                                let k = L::load(mask, w.add(i));
+                                for (p, acc) in acc.iter_mut().enumerate() {
+                                    *acc = L::load(mask, x.add(p * sw * cin + i)).fmadd(k, *acc);
+                                }
+                                i += L::N;
+                            }
+                        }
+                        for (p, acc) in acc.iter().enumerate() {
+                            *o_ptr.add(out_row + ox + p) = acc.sum() + bias;
+                        }
+                        ox += DOT_PIXELS;
+                        continue;
+                    }
                     let mut acc = L::splat(0.0);
-                    if let Some((lo, hi)) = *cols {
+                    if let Some((lo, hi)) = columns[ox] {
                         let run = (hi + 1 - lo) * cin;
                         for &(ky, row) in &rows {
                             let x = x_ptr.add((row + ox * sw + lo - pad_left) * cin);
@@ -322,11 +348,15 @@ impl Direct<'_> {
                         }
                     }
                     *o_ptr.add(out_row + ox) = acc.sum() + bias;
+                    ox += 1;
                 }
             }
         }
     }
 }
+
+/// Output pixels the dot kernel computes together.
+const DOT_PIXELS: usize = 4;
 
 #[cfg(test)]
 mod tests {
