@@ -85,25 +85,35 @@ impl TransposeConv {
                 (x < w && kx < self.kw).then_some(x * patch + kx * cout)
             })
             .collect();
-        let mut out = Vec::with_capacity(n * oh * ow * cout);
-        for b in 0..n {
-            for oy in 0..oh {
-                let t = oy + pad_top;
-                let (y, ky) = (t / sh, t % sh);
-                let row = (y < h && ky < self.kh).then(|| {
-                    let start = (b * h + y) * w * patch + ky * self.kw * cout;
-                    &cols[start..(b * h + y + 1) * w * patch]
-                });
-                for &at in &from {
-                    match (row, at) {
-                        (Some(row), Some(at)) => out.extend(
-                            row[at..at + cout]
-                                .iter()
-                                .zip(&self.bias)
-                                .map(|(v, bias)| v + bias),
-                        ),
-                        _ => out.extend_from_slice(&self.bias),
+        // Written by index into a zeroed buffer: appending value by value cost more than the
+        // product itself with one output channel.
+        let mut out = vec![0f32; n * oh * ow * cout];
+        for (r, orow) in out.chunks_exact_mut((ow * cout).max(1)).enumerate() {
+            let (b, oy) = (r / oh, r % oh);
+            let t = oy + pad_top;
+            let (y, ky) = (t / sh, t % sh);
+            let row = (y < h && ky < self.kh).then(|| {
+                let start = (b * h + y) * w * patch + ky * self.kw * cout;
+                &cols[start..(b * h + y + 1) * w * patch]
+            });
+            if let (1, Some(row)) = (cout, row) {
+                // One channel (the segmentation masks): a value per pixel, no inner loop.
+                let bias = self.bias[0];
+                for (o, at) in orow.iter_mut().zip(&from) {
+                    *o = at.and_then(|at| row.get(at)).map_or(bias, |v| v + bias);
+                }
+                continue;
+            }
+            for (pixel, &at) in orow.chunks_exact_mut(cout.max(1)).zip(&from) {
+                match (row, at) {
+                    (Some(row), Some(at)) => {
+                        for ((o, v), bias) in
+                            pixel.iter_mut().zip(&row[at..at + cout]).zip(&self.bias)
+                        {
+                            *o = v + bias;
+                        }
                     }
+                    _ => pixel.copy_from_slice(&self.bias),
                 }
             }
         }
