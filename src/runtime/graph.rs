@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::ops::{
-    Binary, BinaryKind, Conv, DepthwiseConv, Epilogue, Im2col, Pad4, Pointwise, Pool, PoolKind,
-    ResidualConv, ResizeBilinear, TransposeConv,
+    is_channel_vector, Binary, BinaryKind, Conv, DepthwiseConv, Epilogue, Im2col, Pad4, Pointwise,
+    Pool, PoolKind, ResidualConv, ResizeBilinear, TransposeConv,
 };
 use super::tflite::{Activation, Constant, FlatModel, OpKind, Operation, Padding, TensorDesc};
 use super::{Error, TensorInfo};
@@ -142,17 +142,24 @@ impl Builder<'_> {
         activation: Activation,
     ) -> Result<Op, Error> {
         let (a, b) = (self.desc(op, 0)?, self.desc(op, 1)?);
-        Ok(
-            if a.shape == b.shape && a.constant.is_none() && b.constant.is_none() {
-                Op::Binary(Binary {
-                    kind,
-                    channel_offset: 0,
-                    epilogue: Epilogue::Activation(activation),
-                })
-            } else {
-                Op::Broadcast(kind, activation)
-            },
-        )
+        let same = a.shape == b.shape && a.constant.is_none() && b.constant.is_none();
+        // A tensor and one value per channel (a squeeze-and-excite scale): one pass too.
+        let channels = |d: &TensorDesc| d.shape.last().copied();
+        let per_channel = !same
+            && a.shape.len() == 4
+            && b.shape.len() == 4
+            && channels(a) == channels(b)
+            && is_channel_vector(&a.shape) != is_channel_vector(&b.shape);
+        Ok(if same || per_channel {
+            Op::Binary(Binary {
+                kind,
+                channel_offset: 0,
+                epilogue: Epilogue::Activation(activation),
+                per_channel,
+            })
+        } else {
+            Op::Broadcast(kind, activation)
+        })
     }
 
     fn output_shape(&self, op: &Operation) -> Result<&[usize], Error> {
@@ -664,7 +671,11 @@ fn fold_channel_pads(mut steps: Vec<Step>, graph_outputs: &[usize]) -> Vec<Step>
         let (Op::Binary(binary), [a, b]) = (&mut add.op, add.inputs.as_mut_slice()) else {
             continue;
         };
-        if binary.kind != BinaryKind::Add || binary.channel_offset != 0 || a == b {
+        if binary.kind != BinaryKind::Add
+            || binary.channel_offset != 0
+            || binary.per_channel
+            || a == b
+        {
             continue;
         }
         // The padded input goes second; ADD commutes.
@@ -718,7 +729,7 @@ fn fold_residuals(mut steps: Vec<Step>, graph_outputs: &[usize]) -> Vec<Step> {
         let (Op::Binary(add), [a, b]) = (&steps[s].op, steps[s].inputs.as_slice()) else {
             continue;
         };
-        if add.kind != BinaryKind::Add || a == b {
+        if add.kind != BinaryKind::Add || add.per_channel || a == b {
             continue;
         }
         let (a, b) = (*a, *b);

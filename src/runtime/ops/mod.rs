@@ -25,7 +25,7 @@ mod transpose_conv;
 
 pub use conv::{product, Conv, Im2col, ResidualConv};
 pub use depthwise::DepthwiseConv;
-pub use elementwise::{Binary, BinaryKind, Pointwise};
+pub use elementwise::{is_channel_vector, Binary, BinaryKind, Pointwise};
 pub use pad::Pad4;
 pub use pool::{Pool, PoolKind};
 pub use resize::ResizeBilinear;
