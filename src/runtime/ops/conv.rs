@@ -189,7 +189,7 @@ impl Conv {
         (n, h, w, cin): (usize, usize, usize, usize),
         skip: Option<(&[f32], &[usize], usize)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let name = "conv-nhwc";
+        let name = CustomOp1::name(self);
         let cout = self.bias.len();
         let k = match &self.filter {
             Filter::Rows(matrix) => matrix.len() / cout.max(1),

@@ -93,7 +93,7 @@ impl Binary {
                 BinaryKind::Mul => pixel.iter_mut().zip(v).for_each(|(o, v)| *o *= v),
             }
         }
-        self.epilogue.apply(out, v.len());
+        self.epilogue.apply_loop(out, v.len());
     }
 }
 
