@@ -22,10 +22,13 @@ use super::problem::sin_cos_degrees;
 use super::quantify::{exterior_loss, pair_loss};
 use super::{Error, Placement, Point, Problem};
 
+/// Share of a shape's area covered by the poles queried before its edges (see
+/// [`State::evaluate`]); half finds most overlaps while costing a handful of circle queries.
+const FF_POLE_AREA: f32 = 0.5;
 /// Poles per shape: enough for a smooth overlap measure, few enough for fast pair losses.
 pub(crate) const SURROGATE: SPSurrogateConfig = SPSurrogateConfig {
     n_pole_limits: [(64, 0.0), (16, 0.8), (8, 0.9)],
-    ff_pole_area_ratio: 0.0,
+    ff_pole_area_ratio: FF_POLE_AREA,
     n_ff_piers: 0,
 };
 const CDE: CDEConfig = CDEConfig {
@@ -635,19 +638,23 @@ impl State {
             layout,
             container,
         };
+        let mut hit = |e| {
+            loss += ctx.loss(e, buf);
+            loss > bound
+        };
+        // The largest poles go first: most samples land on a big overlap, which they find with
+        // a few circle queries, and the bound then stops the search before any edge is tested.
+        // Hazards they found are in the collector, so the edge pass skips them.
+        let cde = layout.cde();
         let stopped = match own {
-            Some(h) => layout
-                .cde()
-                .collect_poly_collisions_until(buf, &h, collector, |e| {
-                    loss += ctx.loss(e, buf);
-                    loss > bound
-                }),
-            None => layout
-                .cde()
-                .collect_poly_collisions_until(buf, &NoFilter, collector, |e| {
-                    loss += ctx.loss(e, buf);
-                    loss > bound
-                }),
+            Some(h) => {
+                cde.collect_surrogate_collisions_until(buf, &h, collector, &mut hit)
+                    || cde.collect_poly_collisions_until(buf, &h, collector, &mut hit)
+            }
+            None => {
+                cde.collect_surrogate_collisions_until(buf, &NoFilter, collector, &mut hit)
+                    || cde.collect_poly_collisions_until(buf, &NoFilter, collector, &mut hit)
+            }
         };
         if stopped {
             f32::INFINITY
