@@ -84,9 +84,9 @@ fn pair_loss_avx512(a: &SPolygon, b: &SPolygon) -> f32 {
 
 #[inline(always)]
 fn pair_loss_in(a: &SPolygon, b: &SPolygon) -> f32 {
-    let q = Poles::of(b);
     let epsilon = a.diameter().max(b.diameter()) * EPSILON_DIAMETER_RATIO;
     let eps2 = epsilon * epsilon;
+    let q = Poles::of(b);
     let mut lanes = [0.0f32; LANES];
     for p in a.surrogate().poles.iter().take(MAX_POLES) {
         let (px, py, pr) = (p.center.0, p.center.1, p.radius);
