@@ -26,7 +26,7 @@ pub struct NestArgs {
     /// Also draw the marker as SVG here.
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Search threads sharing the best marker [default: one per core]
+    /// Threads of the search: every separation round runs on each [default: one per core]
     #[arg(long)]
     workers: Option<std::num::NonZeroUsize>,
 }

@@ -359,6 +359,12 @@ impl Tracker {
             + self.pairs.iter().map(|e| e.loss).sum::<f32>() / 2.0
     }
 
+    /// Total loss with every pair and static loss scaled by its GLS weight.
+    fn total_weighted_loss(&self) -> f32 {
+        self.statics.iter().map(|e| e.loss * e.weight).sum::<f32>()
+            + self.pairs.iter().map(|e| e.loss * e.weight).sum::<f32>() / 2.0
+    }
+
     fn update_weights(&mut self) {
         let max = self
             .pairs
@@ -534,6 +540,34 @@ impl State {
         self.tracker.update_weights();
     }
 
+    /// Total overlap loss, each pair's and each static loss scaled by its GLS weight.
+    pub fn weighted_loss(&self) -> f32 {
+        self.tracker.total_weighted_loss()
+    }
+
+    /// A separate state equal to `other`: same placements, losses and weights.
+    pub fn replica(engine: &Engine, other: &State) -> Result<State, Error> {
+        let mut state = State::new(engine, other.poses.clone(), other.length)?;
+        state.tracker.clone_from(&other.tracker);
+        Ok(state)
+    }
+
+    /// Makes this state equal to `other` by moving only the copies whose poses differ (a
+    /// separation round moves a few), then taking over its weights.
+    pub fn follow(&mut self, engine: &Engine, other: &State) -> Result<(), Error> {
+        if self.length != other.length || self.poses.len() != other.poses.len() {
+            *self = State::replica(engine, other)?;
+            return Ok(());
+        }
+        for (i, &pose) in other.poses.iter().enumerate() {
+            if self.poses[i] != pose {
+                self.move_copy(engine, i, pose);
+            }
+        }
+        self.tracker.clone_from(&other.tracker);
+        Ok(())
+    }
+
     pub fn save(&self) -> Snapshot {
         Snapshot {
             layout: self.layout.save(),
@@ -545,12 +579,15 @@ impl State {
     }
 
     /// Restores a snapshot's placements and losses, keeping the current GLS weights when the
-    /// roll length is unchanged (after a length change weights start afresh).
+    /// roll length is unchanged (after a length change weights start afresh). The snapshot may
+    /// come from another state of the same search (a separation thread's).
     pub fn restore(&mut self, snap: &Snapshot) {
-        if self.layout.restore(&snap.layout).is_ok() && snap.length == self.length {
+        if self.layout.restore(&snap.layout).is_err() {
+            self.layout = Layout::from_snapshot(&snap.layout);
+        }
+        if snap.length == self.length {
             self.tracker.copy_losses_from(&snap.tracker);
         } else {
-            self.layout = Layout::from_snapshot(&snap.layout);
             self.tracker = snap.tracker.clone();
         }
         self.poses.clone_from(&snap.poses);

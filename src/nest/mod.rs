@@ -16,6 +16,7 @@ mod optimizer;
 mod problem;
 mod quantify;
 mod search;
+mod separate;
 
 pub use error::Error;
 pub use layout::{Layout, Placement};

@@ -3,20 +3,20 @@
 //! guided local search (overlap minimisation with adaptive pair weights, Egeblad et al. 2007;
 //! Umetani et al. 2009; Gardeyn & Vanden Berghe 2025). *Exploration* retries a failed length
 //! from the overlapping marker after a disruption; *compression* always restarts from the best
-//! marker with smaller cuts. The best feasible marker is kept throughout.
+//! marker with smaller cuts. The best feasible marker is kept throughout. With several
+//! threads, every separation round runs on all of them (see [`super::separate`]).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jagua_rs::entities::Layout as JLayout;
 use jagua_rs::geometry::primitives::Rect;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{within_band, Engine, Pose, Shape, Snapshot, State};
 use super::search::{search, SampleConfig};
+use super::separate::Crew;
 use super::{Error, Layout, Problem};
 
 /// Search settings.
@@ -26,7 +26,8 @@ pub struct Options {
     pub time_limit: f64,
     /// Seed of the random number generator (same seed and budget, same kind of run).
     pub seed: u64,
-    /// Searches run side by side, one per thread, sharing the best marker (at least 1).
+    /// Threads of the search (at least 1): each separation round moves the overlapping pieces
+    /// on every thread from the same marker, and the round keeps the best outcome.
     pub workers: usize,
 }
 
@@ -81,11 +82,6 @@ const EXPLORE_RETRIES: usize = 4;
 /// Separation gives up after this many strikes of this many iterations without progress.
 const SEPARATE_ITERATIONS: usize = 60;
 const SEPARATE_STRIKES: usize = 2;
-const SEPARATE_SAMPLES: SampleConfig = SampleConfig {
-    container: 30,
-    focused: 15,
-    descents: 3,
-};
 const CONSTRUCT_SAMPLES: SampleConfig = SampleConfig {
     container: 150,
     focused: 0,
@@ -93,74 +89,38 @@ const CONSTRUCT_SAMPLES: SampleConfig = SampleConfig {
 };
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 
-/// What the workers share: the best feasible marker and the progress reports.
-struct Shared<F> {
-    best: Mutex<Option<(Vec<Pose>, f32)>>,
-    reports: Mutex<Reports<F>>,
-    start: Instant,
-    limit: Duration,
-}
-
-struct Reports<F> {
-    progress: F,
-    last: Instant,
-}
-
-impl<F: FnMut(Progress)> Shared<F> {
-    fn best(&self) -> Option<(Vec<Pose>, f32)> {
-        self.best.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Sends a report on the best marker, at most every [`REPORT_EVERY`] unless `force`d.
-    fn report(&self, engine: &Engine, problem: &Problem, phase: Phase, force: bool) {
-        let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if !force && now.duration_since(reports.last) < REPORT_EVERY {
-            return;
-        }
-        reports.last = now;
-        let best_length = self.best().map_or(0.0, |b| output_length(engine, b.1));
-        let best_density = if best_length > 0.0 {
-            problem.piece_area() / (best_length * problem.strip_width)
-        } else {
-            0.0
-        };
-        (reports.progress)(Progress {
-            phase,
-            elapsed: now.duration_since(self.start),
-            time_limit: self.limit,
-            best_length,
-            best_density,
-        });
-    }
-}
-
 /// The marker length a collision-shape length stands for (the shapes are grown by half the gap).
 fn output_length(engine: &Engine, length: f32) -> f64 {
     f64::from(length) - 2.0 * f64::from(engine.half_gap)
 }
 
-/// One worker's search.
+/// The search's state between its phases.
 struct Run<'a, F> {
     engine: &'a Engine,
     problem: &'a Problem,
-    shared: &'a Shared<F>,
     rng: Xoshiro256PlusPlus,
+    crew: Crew,
+    start: Instant,
+    limit: Duration,
     deadline: Instant,
     phase: Phase,
+    /// The best feasible marker: its poses and collision-shape length.
+    best: Option<(Vec<Pose>, f32)>,
+    progress: F,
+    last_report: Instant,
 }
 
 /// Nests the problem's pieces on its roll within `options.time_limit` seconds and returns the
 /// shortest feasible marker found. `progress` is called on every improvement and a few times
 /// a second (suited to a progress bar).
 ///
-/// With several `workers`, each runs the whole search on its own thread from its own seed;
-/// each new best marker is shared, and every worker's next cut starts from it, so the roll is
-/// cut and separated that many times more often in the same time.
+/// With several `workers`, every separation round runs on that many threads from the same
+/// marker, each moving the overlapping pieces in its own order with its own samples, and the
+/// round keeps the outcome with the least weighted overlap.
 pub fn nest(
     problem: &Problem,
     options: &Options,
-    progress: impl FnMut(Progress) + Send,
+    progress: impl FnMut(Progress),
 ) -> Result<Layout, Error> {
     if !(options.time_limit.is_finite() && options.time_limit > 0.0) {
         return Err(Error::InvalidTimeLimit(options.time_limit));
@@ -168,51 +128,21 @@ pub fn nest(
     let engine = Engine::new(problem)?;
     let start = Instant::now();
     let limit = Duration::from_secs_f64(options.time_limit.min(1e9));
-    let shared = Shared {
-        best: Mutex::new(None),
-        reports: Mutex::new(Reports {
-            progress,
-            last: start,
-        }),
+    let mut run = Run {
+        engine: &engine,
+        problem,
+        rng: Xoshiro256PlusPlus::seed_from_u64(options.seed),
+        crew: Crew::new(options.workers, options.seed),
         start,
         limit,
+        deadline: start + limit,
+        phase: Phase::Construct,
+        best: None,
+        progress,
+        last_report: start,
     };
-    let work = |worker: u64| {
-        let mut run = Run {
-            engine: &engine,
-            problem,
-            shared: &shared,
-            // Distinct streams for each worker; worker 0 runs as a single search would.
-            rng: Xoshiro256PlusPlus::seed_from_u64(
-                options
-                    .seed
-                    .wrapping_add(worker.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            ),
-            deadline: start + limit,
-            phase: Phase::Construct,
-        };
-        run.search()
-    };
-    let workers = options.workers.max(1) as u64;
-    if workers == 1 {
-        work(0)?;
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|k| scope.spawn(move || work(k))).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Engine {
-                            what: "a search worker".into(),
-                            message: "panicked".into(),
-                        })
-                    })
-                })
-                .collect::<Result<Vec<()>, Error>>()
-        })?;
-    }
-    let (poses, _) = shared.best().ok_or_else(|| Error::Engine {
+    run.search()?;
+    let (poses, _) = run.best.take().ok_or_else(|| Error::Engine {
         what: "the search".into(),
         message: "no overlap-free marker was found".into(),
     })?;
@@ -222,11 +152,7 @@ pub fn nest(
         .filter_map(|(i, &p)| engine.placement(problem, i, p))
         .collect();
     let layout = Layout::from_placements(problem, placements);
-    let mut reports = shared
-        .reports
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    (reports.progress)(Progress {
+    (run.progress)(Progress {
         phase: Phase::Done,
         elapsed: start.elapsed(),
         time_limit: limit,
@@ -245,15 +171,35 @@ impl<F: FnMut(Progress)> Run<'_, F> {
         state.set_length(self.engine, fitted, fitted)?;
         self.record(&state);
         let mut step = FIRST_STEP;
-        let explore_end = self.shared.start + self.shared.limit.mul_f64(EXPLORE_SHARE);
+        let explore_end = self.start + self.limit.mul_f64(EXPLORE_SHARE);
         self.shrink(&mut state, Phase::Explore, explore_end, &mut step)?;
         let deadline = self.deadline;
         self.shrink(&mut state, Phase::Compress, deadline, &mut step)
     }
 
-    fn report(&self, force: bool) {
-        self.shared
-            .report(self.engine, self.problem, self.phase, force);
+    /// Sends a report on the best marker, at most every [`REPORT_EVERY`] unless `force`d.
+    fn report(&mut self, force: bool) {
+        let now = Instant::now();
+        if !force && now.duration_since(self.last_report) < REPORT_EVERY {
+            return;
+        }
+        self.last_report = now;
+        let best_length = self
+            .best
+            .as_ref()
+            .map_or(0.0, |b| output_length(self.engine, b.1));
+        let best_density = if best_length > 0.0 {
+            self.problem.piece_area() / (best_length * self.problem.strip_width)
+        } else {
+            0.0
+        };
+        (self.progress)(Progress {
+            phase: self.phase,
+            elapsed: now.duration_since(self.start),
+            time_limit: self.limit,
+            best_length,
+            best_density,
+        });
     }
 
     /// Keeps the state's marker if it is feasible and shorter than the best one.
@@ -262,15 +208,8 @@ impl<F: FnMut(Progress)> Run<'_, F> {
             return;
         }
         let length = state.fitted_length();
-        let improved = {
-            let mut best = self.shared.best.lock().unwrap_or_else(|e| e.into_inner());
-            let improved = best.as_ref().is_none_or(|b| length < b.1);
-            if improved {
-                *best = Some((state.poses.clone(), length));
-            }
-            improved
-        };
-        if improved {
+        if self.best.as_ref().is_none_or(|b| length < b.1) {
+            self.best = Some((state.poses.clone(), length));
             self.report(true);
         }
     }
@@ -371,62 +310,25 @@ impl<F: FnMut(Progress)> Run<'_, F> {
         Ok(poses)
     }
 
-    /// One pass of the separation local search: every overlapping copy, in random order,
-    /// moves to the best spot found for it under the current weights.
-    fn move_overlapping(&mut self, state: &mut State, until: Instant) {
-        let n = state.poses.len();
-        let mut order: Vec<usize> = (0..n).filter(|&i| state.tracker.loss(i) > 0.0).collect();
-        order.shuffle(&mut self.rng);
-        let region = Rect {
-            x_min: 0.0,
-            y_min: 0.0,
-            x_max: state.length,
-            y_max: self.engine.height,
-        };
-        for i in order {
-            if Instant::now() >= until {
-                return;
-            }
-            if state.tracker.loss(i) <= 0.0 {
-                continue;
-            }
-            let engine = self.engine;
-            let shape = &engine.shapes[engine.copies[i].0];
-            let own = state.own_key(i);
-            let current = state.poses[i];
-            let current_cost = state.evaluate(engine, i, current, f32::INFINITY, own);
-            let mut cost = |p: Pose, bound: f32| state.evaluate(engine, i, p, bound, own);
-            let found = search(
-                shape,
-                Some((current, current_cost)),
-                region,
-                SEPARATE_SAMPLES,
-                &mut cost,
-                &mut self.rng,
-            );
-            if let Some((pose, _)) = found {
-                state.move_copy(engine, i, pose);
-            }
-        }
-    }
-
     /// Guided local search for an overlap-free marker at the state's length. Returns true when
     /// it found one (left in `state`); otherwise `state` holds the least-overlapping marker.
-    fn separate(&mut self, state: &mut State, until: Instant) -> bool {
+    /// Fails only if a separation thread panicked.
+    fn separate(&mut self, state: &mut State, until: Instant) -> Result<bool, Error> {
+        let engine = self.engine;
         let mut best: Snapshot = state.save();
         let mut best_loss = state.tracker.total_loss();
         if best_loss <= 0.0 {
-            return true;
+            return Ok(true);
         }
         let mut strikes = 0;
         while strikes < SEPARATE_STRIKES && Instant::now() < until {
             let strike_start = state.tracker.total_loss();
             let mut stale = 0;
             while stale < SEPARATE_ITERATIONS && Instant::now() < until {
-                self.move_overlapping(state, until);
+                self.crew.round(engine, state, &mut self.rng, until)?;
                 let loss = state.tracker.total_loss();
                 if loss <= 0.0 {
-                    return true;
+                    return Ok(true);
                 }
                 if loss < best_loss {
                     if loss < 0.98 * best_loss {
@@ -447,7 +349,7 @@ impl<F: FnMut(Progress)> Run<'_, F> {
             }
             state.restore(&best);
         }
-        false
+        Ok(false)
     }
 
     /// Swaps two large copies of different pieces, a kick out of a local optimum.
@@ -520,7 +422,7 @@ impl<F: FnMut(Progress)> Run<'_, F> {
         self.report(true);
         let mut retries = 0;
         while Instant::now() < until {
-            let Some((poses, length)) = self.shared.best() else {
+            let Some((poses, length)) = self.best.clone() else {
                 return Ok(());
             };
             if retries > 0 {
@@ -532,7 +434,7 @@ impl<F: FnMut(Progress)> Run<'_, F> {
                 let split = self.rng.random_range(0.0..length);
                 state.set_length(self.engine, length * (1.0 - *step), split)?;
             }
-            let ok = self.separate(state, until);
+            let ok = self.separate(state, until)?;
             if ok {
                 self.record(state);
                 *step = (*step * STEP_GROW).min(MAX_STEP);
