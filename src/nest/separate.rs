@@ -1,9 +1,9 @@
 //! One round of overlap removal, on one thread or on several at once: every thread moves the
 //! overlapping copies of its own copy of the marker, in its own random order and with its own
 //! samples, and the round keeps the result with the lowest weighted overlap (sparrow's
-//! parallel separator, Gardeyn & Vanden Berghe 2025). A round is a few milliseconds of work,
-//! so each is started on scoped threads rather than kept in a pool: the start costs tens of
-//! microseconds, and no state outlives the round.
+//! parallel separator, Gardeyn & Vanden Berghe 2025). Each round runs on scoped threads
+//! rather than a pool: a round moves every overlapping copy, far more work than starting a
+//! thread, and the threads borrow the states instead of owning them.
 
 use std::time::Instant;
 
@@ -55,20 +55,17 @@ impl Crew {
             move_overlapping(engine, state, rng, until);
             return Ok(());
         }
-        let mut ready = Vec::with_capacity(self.helpers.len());
-        for (helper, r) in &mut self.helpers {
-            let copy = match helper.take() {
-                Some(mut h) => {
-                    h.follow(engine, state)?;
-                    h
-                }
-                None => State::replica(engine, state)?,
-            };
-            ready.push((helper.insert(copy), r));
+        for (helper, _) in &mut self.helpers {
+            match helper {
+                Some(h) => h.follow(engine, state)?,
+                None => *helper = Some(State::replica(engine, state)?),
+            }
         }
         let panicked = std::thread::scope(|scope| {
-            let handles: Vec<_> = ready
-                .into_iter()
+            let handles: Vec<_> = self
+                .helpers
+                .iter_mut()
+                .filter_map(|(h, r)| Some((h.as_mut()?, r)))
                 .map(|(h, r)| scope.spawn(move || move_overlapping(engine, h, r, until)))
                 .collect();
             move_overlapping(engine, state, rng, until);
@@ -145,15 +142,9 @@ mod tests {
     use rand::RngExt;
 
     use super::*;
-    use crate::nest::esicup;
 
     fn shirts() -> Engine {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/nest/shirts.xml"
-        );
-        let xml = std::fs::read_to_string(path).expect("fixture");
-        Engine::new(&esicup::parse(&xml).expect("instance")).expect("engine")
+        Engine::new(&crate::nest::tests::instance("shirts")).expect("engine")
     }
 
     /// Every copy at a random spot of a roll a quarter as long as needed: many overlaps.

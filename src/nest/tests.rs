@@ -13,7 +13,8 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn instance(name: &str) -> Problem {
+/// An ESICUP instance from `tests/fixtures/nest/` (also used by the other nest modules' tests).
+pub(super) fn instance(name: &str) -> Problem {
     esicup::parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
