@@ -402,6 +402,14 @@ pub(crate) struct Snapshot {
     tracker: Tracker,
 }
 
+/// A marker's placements, roll length, losses and weights without its collision structure:
+/// enough for another thread's copy of the marker to catch up ([`State::follow`]).
+pub(crate) struct Lead {
+    poses: Vec<Pose>,
+    length: f32,
+    tracker: Tracker,
+}
+
 /// The working solution: every copy placed (possibly overlapping) in a roll of `length`.
 pub(crate) struct State {
     pub layout: Layout,
@@ -545,26 +553,36 @@ impl State {
         self.tracker.total_weighted_loss()
     }
 
-    /// A separate state equal to `other`: same placements, losses and weights.
-    pub fn replica(engine: &Engine, other: &State) -> Result<State, Error> {
-        let mut state = State::new(engine, other.poses.clone(), other.length)?;
-        state.tracker.clone_from(&other.tracker);
+    /// What another thread needs to bring its copy of this marker in step with it.
+    pub fn lead(&self) -> Lead {
+        Lead {
+            poses: self.poses.clone(),
+            length: self.length,
+            tracker: self.tracker.clone(),
+        }
+    }
+
+    /// A separate state equal to the one `lead` was taken from: same placements, losses and
+    /// weights.
+    pub fn replica(engine: &Engine, lead: &Lead) -> Result<State, Error> {
+        let mut state = State::new(engine, lead.poses.clone(), lead.length)?;
+        state.tracker.clone_from(&lead.tracker);
         Ok(state)
     }
 
-    /// Makes this state equal to `other` by moving only the copies whose poses differ (a
-    /// separation round moves a few), then taking over its weights.
-    pub fn follow(&mut self, engine: &Engine, other: &State) -> Result<(), Error> {
-        if self.length != other.length || self.poses.len() != other.poses.len() {
-            *self = State::replica(engine, other)?;
+    /// Makes this state equal to the one `lead` was taken from by moving only the copies whose
+    /// poses differ (a separation round moves a few), then taking over its weights.
+    pub fn follow(&mut self, engine: &Engine, lead: &Lead) -> Result<(), Error> {
+        if self.length != lead.length || self.poses.len() != lead.poses.len() {
+            *self = State::replica(engine, lead)?;
             return Ok(());
         }
-        for (i, &pose) in other.poses.iter().enumerate() {
+        for (i, &pose) in lead.poses.iter().enumerate() {
             if self.poses[i] != pose {
                 self.move_copy(engine, i, pose);
             }
         }
-        self.tracker.clone_from(&other.tracker);
+        self.tracker.clone_from(&lead.tracker);
         Ok(())
     }
 

@@ -24,7 +24,8 @@ const SAMPLES: SampleConfig = SampleConfig {
 };
 
 /// The extra threads of a separation round, each with its own copy of the marker (built on
-/// first use and kept in step by moving only the copies that differ) and its own random stream.
+/// first use and kept in step by moving only the copies that differ, both on the helper's own
+/// thread) and its own random stream.
 pub(crate) struct Crew {
     helpers: Vec<(Option<State>, Xoshiro256PlusPlus)>,
 }
@@ -55,27 +56,36 @@ impl Crew {
             move_overlapping(engine, state, rng, until);
             return Ok(());
         }
-        for (helper, _) in &mut self.helpers {
-            match helper {
-                Some(h) => h.follow(engine, state)?,
-                None => *helper = Some(State::replica(engine, state)?),
-            }
-        }
-        let panicked = std::thread::scope(|scope| {
+        // Each helper catches up with the marker on its own thread, from a copy of what it
+        // needs, while this thread already moves copies.
+        let lead = state.lead();
+        let outcomes = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .helpers
                 .iter_mut()
-                .filter_map(|(h, r)| Some((h.as_mut()?, r)))
-                .map(|(h, r)| scope.spawn(move || move_overlapping(engine, h, r, until)))
+                .map(|(helper, r)| {
+                    let lead = &lead;
+                    scope.spawn(move || -> Result<(), Error> {
+                        let h = match helper {
+                            Some(h) => {
+                                h.follow(engine, lead)?;
+                                h
+                            }
+                            None => helper.insert(State::replica(engine, lead)?),
+                        };
+                        move_overlapping(engine, h, r, until);
+                        Ok(())
+                    })
+                })
                 .collect();
             move_overlapping(engine, state, rng, until);
-            handles.into_iter().any(|h| h.join().is_err())
+            handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
         });
-        if panicked {
-            return Err(Error::Engine {
+        for outcome in outcomes {
+            outcome.map_err(|_| Error::Engine {
                 what: "a separation thread".into(),
                 message: "panicked".into(),
-            });
+            })??;
         }
         let best = self
             .helpers
@@ -175,7 +185,7 @@ mod tests {
         let engine = shirts();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
         let mut leader = crowded(&engine, &mut rng);
-        let mut follower = State::replica(&engine, &leader).expect("replica");
+        let mut follower = State::replica(&engine, &leader.lead()).expect("replica");
         for _ in 0..3 {
             for _ in 0..5 {
                 let i = rng.random_range(0..leader.poses.len());
@@ -187,7 +197,7 @@ mod tests {
                 leader.move_copy(&engine, i, pose);
             }
             leader.update_weights();
-            follower.follow(&engine, &leader).expect("follow");
+            follower.follow(&engine, &leader.lead()).expect("follow");
             assert_eq!(follower.poses, leader.poses);
             assert!(same_losses(&follower, &leader));
             assert_eq!(follower.weighted_loss(), leader.weighted_loss());
