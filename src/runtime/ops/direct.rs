@@ -442,7 +442,7 @@ mod tests {
             (7, 10, 16, 1, 1, 1, 1, (0, 0)),
             (6, 3, 2, 3, 3, 1, 1, (1, 1)),
         ];
-        let mut checked = 0;
+        let mut checked = vec![0usize; kernels.len()];
         for (h, w, cin, kh, kw, stride, dilation, pad) in shapes {
             for cout in [1, 3, 8, 9, 16, 17, 24, 32] {
                 let n = 2;
@@ -471,12 +471,12 @@ mod tests {
                     pad,
                 };
                 let want = reference(&d);
-                for &kernel in &kernels {
+                for (k, &kernel) in kernels.iter().enumerate() {
                     let epilogue = Epilogue::Activation(Activation::Relu6);
                     let Some(got) = d.run_kernel(kernel, &(&epilogue).into()) else {
                         continue;
                     };
-                    checked += 1;
+                    checked[k] += 1;
                     assert_eq!(got.len(), want.len());
                     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                         assert!(
@@ -488,6 +488,10 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 40, "only {checked} kernel runs applied");
+        // Each kernel must have met several shapes it applies to (an AVX2-only CPU runs fewer kernels).
+        assert!(
+            checked.iter().all(|&c| c >= 5),
+            "kernel runs applied per kernel: {checked:?}"
+        );
     }
 }
