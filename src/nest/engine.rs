@@ -17,8 +17,15 @@ use jagua_rs::geometry::geo_traits::TransformableFrom;
 use jagua_rs::geometry::primitives::{Point as JPoint, Rect, SPolygon};
 use jagua_rs::geometry::shape_modification::{ShapeModifyConfig, ShapeModifyMode};
 use jagua_rs::geometry::{AllowedOrientations, DTransformation, OriginalShape, Transformation};
+use jagua_rs::io::ext_repr::ExtSPolygon;
+use jagua_rs::io::import::import_simple_polygon;
 
-use super::problem::sin_cos_degrees;
+use i_overlay::core::fill_rule::FillRule;
+use i_overlay::core::overlay_rule::OverlayRule;
+use i_overlay::float::simplify::SimplifyShape;
+use i_overlay::float::single::SingleFloatOverlay;
+
+use super::problem::{extent_across, signed_area, sin_cos_degrees};
 use super::quantify::{exterior_loss, pair_loss};
 use super::{Error, Placement, Point, Problem};
 
@@ -44,6 +51,17 @@ const CONTAINER_MARGIN: f32 = 0.05;
 const BAND_TOLERANCE: f32 = 4e-7;
 /// Largest relative area the conservative (never shrinking) outline simplification may add.
 const SIMPLIFY_TOLERANCE: f32 = 0.001;
+/// f32 rounding steps, relative to the largest coordinate, that the collision shapes are grown
+/// by beyond half the gap. jagua-rs builds its shapes in f32, so an outline vertex that its
+/// simplified collision shape keeps lies on that shape's edge only up to rounding, and two
+/// collision shapes that touch could let the exact outlines overlap by a sliver (centring,
+/// rotating and translating each round again). A quarter of a step is not enough on the bench
+/// instances, half a step is (`exact_outlines_lie_inside_their_collision_shapes`); eight leave
+/// room for outlines and rolls of other scales.
+const ROUNDING_STEPS: f32 = 8.0;
+/// Longest mitre, in offset distances, before a convex corner is squared off (corners sharper
+/// than about 29°).
+const MITRE_LIMIT: f64 = 4.0;
 
 /// GLS weight updates (sparrow's values): colliding pairs grow by 1.2x to 2x depending on how
 /// bad their overlap is relative to the worst one; other pairs decay back towards 1.
@@ -79,23 +97,138 @@ pub(crate) struct Engine {
     pub shapes: Vec<Shape>,
     /// `(shape index, copy number)` for every copy to place.
     pub copies: Vec<(usize, usize)>,
-    /// Container height: roll width plus the gap (pieces are inflated by half the gap).
+    /// Container height: roll width plus twice the inflation.
     pub height: f32,
-    pub half_gap: f32,
+    /// How far collision shapes reach past the exact outlines: half the gap plus a rounding
+    /// margin. Collision coordinates are the roll's shifted by this much in x and y.
+    pub inflation: f32,
     zones: Vec<(OriginalShape, f32)>,
 }
 
-fn j_points(outline: &[Point], dx: f64, dy: f64) -> Vec<JPoint> {
-    outline
+/// The outline in f32, translated, as a jagua polygon (vertices that fall together in f32 are
+/// merged).
+fn j_polygon(outline: &[Point], dx: f64, dy: f64) -> anyhow::Result<SPolygon> {
+    import_simple_polygon(&ExtSPolygon(
+        outline
+            .iter()
+            .map(|p| ((p.x + dx) as f32, (p.y + dy) as f32))
+            .collect(),
+    ))
+}
+
+/// The margin that keeps exact outlines clear of f32 rounding (see [`ROUNDING_STEPS`]): a few
+/// rounding steps of the largest coordinate a collision shape can reach.
+fn rounding_margin(problem: &Problem) -> f64 {
+    let w = problem.strip_width;
+    let farthest = problem
+        .pieces
         .iter()
-        .map(|p| JPoint((p.x + dx) as f32, (p.y + dy) as f32))
-        .collect()
+        .flat_map(|p| p.outline.iter())
+        .map(|p| p.x.hypot(p.y))
+        .fold(0.0, f64::max);
+    // A marker is rarely longer than twice the pieces' area over the roll's width.
+    let reach = w + 2.0 * problem.piece_area() / w + 2.0 * farthest + problem.min_gap;
+    f64::from(ROUNDING_STEPS * f32::EPSILON) * reach
+}
+
+/// Grows an outline by `distance` with mitred corners, which keeps its vertex count (jagua-rs's
+/// own offset rounds every corner and adds vertices that slow every collision query, and
+/// `i_overlay`'s mitre keeps both ends of each mitre as vertices of their own). A convex corner
+/// whose mitre would reach more than [`MITRE_LIMIT`] distances away is squared off one distance
+/// past the vertex instead. `clip` keeps a piece that spans the roll from growing wider than
+/// its outline plus twice the distance, at the cost of a vertex per clipped mitre.
+fn grow(outline: &[Point], distance: f64, clip: bool) -> Option<Vec<Point>> {
+    let mut ring = outline.to_vec();
+    ring.dedup();
+    if ring.len() > 1 && ring.first() == ring.last() {
+        ring.pop();
+    }
+    if signed_area(&ring) < 0.0 {
+        ring.reverse();
+    }
+    let unit = |from: Point, to: Point| {
+        let (dx, dy) = (to.x - from.x, to.y - from.y);
+        let len = dx.hypot(dy);
+        (len > 0.0).then(|| (dx / len, dy / len))
+    };
+    let n = ring.len();
+    let mut grown: Vec<[f64; 2]> = Vec::with_capacity(n + 4);
+    for i in 0..n {
+        let (a, p, b) = (ring[(i + n - 1) % n], ring[i], ring[(i + 1) % n]);
+        let (d0, d1) = (unit(a, p)?, unit(p, b)?);
+        // Outward normals of a counter-clockwise ring.
+        let (n0, n1) = ((d0.1, -d0.0), (d1.1, -d1.0));
+        let k = 1.0 + n0.0 * n1.0 + n0.1 * n1.1;
+        let convex = d0.0 * d1.1 - d0.1 * d1.0 > 0.0;
+        if k * MITRE_LIMIT * MITRE_LIMIT >= 2.0 || (!convex && k > 0.0) {
+            // Where the two offset edges meet: `distance / cos(half the turn)` along the bisector.
+            grown.push([
+                p.x + distance * (n0.0 + n1.0) / k,
+                p.y + distance * (n0.1 + n1.1) / k,
+            ]);
+        } else {
+            let r = distance;
+            grown.push([p.x + r * (n0.0 + d0.0), p.y + r * (n0.1 + d0.1)]);
+            grown.push([p.x + r * (n1.0 - d1.0), p.y + r * (n1.1 - d1.1)]);
+        }
+    }
+    let shapes = if clip {
+        // A mitre at an extreme vertex would widen the piece by more than the margin; clipped
+        // to the outline's bounding box grown by the margin, the piece stays exactly as wide
+        // across the roll as its outline plus two margins (at rotations by multiples of 90°).
+        let (lo, hi) = ring.iter().fold(
+            ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]),
+            |(lo, hi), p| {
+                (
+                    [lo[0].min(p.x), lo[1].min(p.y)],
+                    [hi[0].max(p.x), hi[1].max(p.y)],
+                )
+            },
+        );
+        let (lo, hi) = (
+            [lo[0] - distance, lo[1] - distance],
+            [hi[0] + distance, hi[1] + distance],
+        );
+        let bounds = vec![lo, [hi[0], lo[1]], hi, [lo[0], hi[1]]];
+        grown.overlay(&bounds, OverlayRule::Intersect, FillRule::NonZero)
+    } else {
+        // Resolves any loops the offset made at short concave edges.
+        grown.simplify_shape(FillRule::NonZero)
+    };
+    let outer = shapes
+        .iter()
+        .filter_map(|shape| shape.first())
+        .max_by(|a, b| ring_area(a).total_cmp(&ring_area(b)))?;
+    Some(outer.iter().map(|&[x, y]| Point { x, y }).collect())
+}
+
+fn ring_area(ring: &[[f64; 2]]) -> f64 {
+    let n = ring.len();
+    (0..n)
+        .map(|i| ring[i][0] * ring[(i + 1) % n][1] - ring[(i + 1) % n][0] * ring[i][1])
+        .sum::<f64>()
+        .abs()
 }
 
 impl Engine {
     pub fn new(problem: &Problem) -> Result<Engine, Error> {
         problem.validate()?;
         let half_gap = (problem.min_gap / 2.0) as f32;
+        let margin = rounding_margin(problem);
+        let inflation = problem.min_gap / 2.0 + margin;
+        // Only a piece about as wide as the roll needs its mitres clipped to fit.
+        let spans_roll = |outline: &[Point], rotations: &[f64]| {
+            rotations.iter().any(|&r| {
+                extent_across(outline, r) + 2.0 * MITRE_LIMIT * margin > problem.strip_width
+            })
+        };
+        let grown = |outline: &[Point], clip: bool, what: &str| {
+            grow(outline, margin, clip).ok_or_else(|| Error::Engine {
+                what: what.to_owned(),
+                message: "growing the outline by the rounding margin did not give one polygon"
+                    .into(),
+            })
+        };
         let modify_config = ShapeModifyConfig {
             simplify_tolerance: Some(SIMPLIFY_TOLERANCE),
             offset: (half_gap > 0.0).then_some(half_gap),
@@ -108,8 +241,9 @@ impl Engine {
                 continue;
             }
             let what = format!("piece {}", piece.id);
-            let shape =
-                SPolygon::new(j_points(&piece.outline, 0.0, 0.0)).map_err(engine_error(&what))?;
+            let clip = spans_roll(&piece.outline, &piece.rotations);
+            let outline = grown(&piece.outline, clip, &what)?;
+            let shape = j_polygon(&outline, 0.0, 0.0).map_err(engine_error(&what))?;
             let JPoint(cx, cy) = shape.centroid();
             let mut rotations_deg = piece.rotations.clone();
             rotations_deg.sort_by(f64::total_cmp);
@@ -166,12 +300,10 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(i, z)| {
-                let shape = SPolygon::new(j_points(
-                    &z.outline,
-                    f64::from(half_gap),
-                    f64::from(half_gap),
-                ))
-                .map_err(engine_error(format!("defect zone {i}")))?;
+                let what = format!("defect zone {i}");
+                let outline = grown(&z.outline, false, &what)?;
+                let shape =
+                    j_polygon(&outline, inflation, inflation).map_err(engine_error(what))?;
                 let x_min = shape.bbox().x_min;
                 Ok((
                     OriginalShape {
@@ -191,8 +323,8 @@ impl Engine {
         Ok(Engine {
             shapes,
             copies,
-            height: (problem.strip_width + problem.min_gap) as f32,
-            half_gap,
+            height: (problem.strip_width + 2.0 * inflation) as f32,
+            inflation: inflation as f32,
             zones,
         })
     }
@@ -258,7 +390,7 @@ impl Engine {
         let zones: f32 = self
             .zones
             .iter()
-            .map(|(z, _)| z.bbox().x_max + self.half_gap * 2.0)
+            .map(|(z, _)| z.bbox().x_max + self.inflation * 2.0)
             .fold(0.0, f32::max);
         (pieces + zones) * 1.01 + 1.0
     }
@@ -270,14 +402,14 @@ impl Engine {
         let rotation = *shape.rotations_deg.get(pose.rot)?;
         let (sin, cos) = sin_cos_degrees(rotation);
         let (cx, cy) = shape.centring;
-        let g = f64::from(self.half_gap);
+        let g = f64::from(self.inflation);
         let piece = problem.pieces.get(shape.piece)?;
         let (mut x, mut y) = (
             cx * cos - cy * sin + f64::from(pose.x) - g,
             cx * sin + cy * cos + f64::from(pose.y) - g,
         );
-        // The search sees f32 collision shapes that jagua-rs grew by half the gap, so the exact
-        // outline can end a few micrometres past the roll's edge; it is moved back in here.
+        // The search sees f32 collision shapes, so an exact outline as wide as the roll can end
+        // a rounding step past its edge; it is moved back in here.
         let (mut x_min, mut y_min, mut y_max) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY);
         for p in &piece.outline {
             let (qx, qy) = (p.x * cos - p.y * sin + x, p.x * sin + p.y * cos + y);

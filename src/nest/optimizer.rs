@@ -91,9 +91,9 @@ const CONSTRUCT_SAMPLES: SampleConfig = SampleConfig {
 };
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 
-/// The marker length a collision-shape length stands for (the shapes are grown by half the gap).
+/// The marker length a collision-shape length stands for (the shapes are inflated).
 fn output_length(engine: &Engine, length: f32) -> f64 {
-    f64::from(length) - 2.0 * f64::from(engine.half_gap)
+    f64::from(length) - 2.0 * f64::from(engine.inflation)
 }
 
 /// The search's state between its phases.

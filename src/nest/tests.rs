@@ -350,6 +350,69 @@ fn keeps_the_gap_and_avoids_defects() {
     assert!(layout.to_svg(&problem).contains("#d33"));
 }
 
+/// Every vertex of every exact outline, placed where the search reports it, lies strictly inside
+/// its f32 collision shape: collision shapes that only touch can then never stand for outlines
+/// that overlap by a rounding sliver (with and without a gap).
+#[test]
+fn exact_outlines_lie_inside_their_collision_shapes() {
+    use geo::Contains;
+    use jagua_rs::geometry::geo_traits::TransformableFrom;
+
+    use super::engine::{Engine, Pose};
+
+    let mut problems: Vec<Problem> = ["albano", "dagli", "marques", "shapes0", "shirts", "swim"]
+        .into_iter()
+        .map(instance)
+        .collect();
+    let mut gapped = instance("shirts");
+    gapped.min_gap = 0.5;
+    problems.push(gapped);
+    for problem in &problems {
+        let engine = Engine::new(problem).unwrap();
+        let g = f64::from(engine.inflation);
+        // Poses across the length a marker of this roll reaches, where rounding is coarsest.
+        let reach = 2.0 * problem.piece_area() / problem.strip_width;
+        for (s, shape) in engine.shapes.iter().enumerate() {
+            let copy = engine.copies.iter().position(|&(c, _)| c == s).unwrap();
+            let outline = &problem.pieces[shape.piece].outline;
+            let cd = shape.item.shape_cd();
+            let mut buf = cd.as_ref().clone();
+            for rot in 0..shape.rotations_deg.len() {
+                for f in [0.113, 0.379, 0.617, 0.971] {
+                    let x = (f * reach) as f32 + shape.bboxes[rot].width();
+                    let pose = Pose {
+                        rot,
+                        x,
+                        y: engine.height / 2.0,
+                    };
+                    buf.transform_from(cd, &pose.transformation(shape));
+                    let ring: Vec<Coord<f64>> = buf
+                        .vertices()
+                        .iter()
+                        .map(|v| Coord {
+                            x: f64::from(v.0),
+                            y: f64::from(v.1),
+                        })
+                        .collect();
+                    let collision = Polygon::new(LineString::from(ring), vec![]);
+                    let pl = engine.placement(problem, copy, pose).unwrap();
+                    let exact = placed(outline, pl.rotation, pl.x + g, pl.y + g);
+                    for v in exact.exterior().points() {
+                        assert!(
+                            collision.contains(&v),
+                            "{} gap {} piece {} rotation {} x {x}: vertex {v:?} outside",
+                            problem.name,
+                            problem.min_gap,
+                            pl.piece,
+                            pl.rotation,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Pieces exactly as wide as the roll must still be placed (with and without a gap).
 #[test]
 fn pieces_spanning_the_roll_fit() {
@@ -376,6 +439,19 @@ fn pieces_spanning_the_roll_fit() {
                     outline: polygon(&[(0.0, 0.0), (3.0, 0.0), (3.0, 2.0), (0.0, 2.0)]),
                     quantity: 5,
                     rotations: vec![0.0],
+                },
+                // Pointed ends across the roll: a mitred (62°) and a squared (23°) corner.
+                Piece {
+                    id: "diamond".into(),
+                    outline: polygon(&[(0.0, 5.0), (3.0, 0.0), (6.0, 5.0), (3.0, 10.0)]),
+                    quantity: 1,
+                    rotations: vec![0.0],
+                },
+                Piece {
+                    id: "needle".into(),
+                    outline: polygon(&[(0.0, 5.0), (1.0, 0.0), (2.0, 5.0), (1.0, 10.0)]),
+                    quantity: 1,
+                    rotations: vec![0.0, 180.0],
                 },
             ],
             defects: vec![],
