@@ -90,6 +90,8 @@ const CONSTRUCT_SAMPLES: SampleConfig = SampleConfig {
     descents: 3,
 };
 const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// How much longer the roll gets each time the first marker cannot be made overlap-free.
+const SETTLE_GROWTH: f32 = 1.25;
 
 /// The marker length a collision-shape length stands for (the shapes are inflated).
 fn output_length(engine: &Engine, length: f32) -> f64 {
@@ -128,21 +130,7 @@ pub fn nest(
         return Err(Error::InvalidTimeLimit(options.time_limit));
     }
     let engine = Engine::new(problem)?;
-    let start = Instant::now();
-    let limit = Duration::from_secs_f64(options.time_limit.min(1e9));
-    let mut run = Run {
-        engine: &engine,
-        problem,
-        rng: Xoshiro256PlusPlus::seed_from_u64(options.seed),
-        crew: Crew::new(options.workers, options.seed),
-        start,
-        limit,
-        deadline: start + limit,
-        phase: Phase::Construct,
-        best: None,
-        progress,
-        last_report: start,
-    };
+    let mut run = Run::new(&engine, problem, options, progress);
     run.search()?;
     let (poses, _) = run.best.take().ok_or_else(|| Error::Engine {
         what: "the search".into(),
@@ -156,27 +144,63 @@ pub fn nest(
     let layout = Layout::from_placements(problem, placements);
     (run.progress)(Progress {
         phase: Phase::Done,
-        elapsed: start.elapsed(),
-        time_limit: limit,
+        elapsed: run.start.elapsed(),
+        time_limit: run.limit,
         best_length: layout.length,
         best_density: layout.density,
     });
     Ok(layout)
 }
 
-impl<F: FnMut(Progress)> Run<'_, F> {
+impl<'a, F: FnMut(Progress)> Run<'a, F> {
+    fn new(engine: &'a Engine, problem: &'a Problem, options: &Options, progress: F) -> Self {
+        let start = Instant::now();
+        let limit = Duration::from_secs_f64(options.time_limit.min(1e9));
+        Run {
+            engine,
+            problem,
+            rng: Xoshiro256PlusPlus::seed_from_u64(options.seed),
+            crew: Crew::new(options.workers, options.seed),
+            start,
+            limit,
+            deadline: start + limit,
+            phase: Phase::Construct,
+            best: None,
+            progress,
+            last_report: start,
+        }
+    }
+
     /// Construction, then exploration and compression until the deadline.
     fn search(&mut self) -> Result<(), Error> {
         let poses = self.construct()?;
         let mut state = State::new(self.engine, poses, self.engine.safe_length())?;
         let fitted = state.fitted_length();
         state.set_length(self.engine, fitted, fitted)?;
-        self.record(&state);
+        self.settle(&mut state)?;
         let mut step = FIRST_STEP;
         let explore_end = self.start + self.limit.mul_f64(EXPLORE_SHARE);
         self.shrink(&mut state, Phase::Explore, explore_end, &mut step)?;
         let deadline = self.deadline;
         self.shrink(&mut state, Phase::Compress, deadline, &mut step)
+    }
+
+    /// Makes the first marker overlap-free. Construction checks each spot with jagua-rs'
+    /// collision test, and the search's overlap measure can still find a near-touching pair
+    /// overlapping (seen on swim with coarser outline simplification: the run then ended without
+    /// any marker). Such a marker is separated, on a roll lengthened by [`SETTLE_GROWTH`] after
+    /// each failure, until it is feasible or time is up.
+    fn settle(&mut self, state: &mut State) -> Result<(), Error> {
+        self.record(state);
+        while self.best.is_none() && Instant::now() < self.deadline {
+            if self.separate(state, self.deadline)? {
+                self.record(state);
+            } else {
+                let length = state.length * SETTLE_GROWTH;
+                state.set_length(self.engine, length, length)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends a report on the best marker, at most every [`REPORT_EVERY`] unless `force`d.
@@ -459,4 +483,69 @@ fn matching_rotation(from: &Shape, rot: usize, to: &Shape) -> usize {
         .iter()
         .position(|&r| (r - want).abs() < 1e-9)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nest::tests::{polygon, violations};
+    use crate::nest::Piece;
+
+    /// A first marker with every copy on the same spot of a roll one piece long still ends in a
+    /// feasible marker: separated on a longer roll.
+    #[test]
+    fn an_overlapping_first_marker_is_settled() {
+        let problem = Problem {
+            name: "stacked".into(),
+            strip_width: 10.0,
+            min_gap: 0.0,
+            pieces: vec![
+                Piece {
+                    id: "rect".into(),
+                    outline: polygon(&[(0.0, 0.0), (3.0, 0.0), (3.0, 2.0), (0.0, 2.0)]),
+                    quantity: 8,
+                    rotations: vec![0.0, 180.0],
+                },
+                Piece {
+                    id: "tri".into(),
+                    outline: polygon(&[(1.0, 1.0), (4.0, 1.0), (1.0, 4.0)]),
+                    quantity: 8,
+                    rotations: vec![0.0, 90.0, 180.0, 270.0],
+                },
+            ],
+            defects: vec![],
+        };
+        let engine = Engine::new(&problem).unwrap();
+        let options = Options {
+            time_limit: 20.0,
+            seed: 5,
+            workers: 1,
+        };
+        let mut run = Run::new(&engine, &problem, &options, |_| {});
+        let poses: Vec<Pose> = engine
+            .copies
+            .iter()
+            .map(|&(s, _)| {
+                let bb = engine.shapes[s].bboxes[0];
+                Pose {
+                    rot: 0,
+                    x: -bb.x_min,
+                    y: -bb.y_min,
+                }
+            })
+            .collect();
+        let mut state = State::new(&engine, poses, 4.5).unwrap();
+        assert!(state.tracker.total_loss() > 0.0);
+        run.settle(&mut state).unwrap();
+        let (poses, _) = run.best.clone().expect("a feasible marker");
+        let placements = poses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &p)| engine.placement(&problem, i, p))
+            .collect();
+        let layout = Layout::from_placements(&problem, placements);
+        let v = violations(&problem, &layout);
+        assert!(v.is_empty(), "{v:#?}");
+        assert!(state.length > 4.5, "the roll was not lengthened");
+    }
 }

@@ -33,7 +33,7 @@ fn placed(outline: &[Point], rotation: f64, x: f64, y: f64) -> Polygon<f64> {
 }
 
 /// Checks a layout against its problem; returns the problems found.
-fn violations(problem: &Problem, layout: &Layout) -> Vec<String> {
+pub(super) fn violations(problem: &Problem, layout: &Layout) -> Vec<String> {
     let mut out = Vec::new();
     let w = problem.strip_width;
     let tol = 1e-6 * w.max(1.0);
@@ -309,7 +309,7 @@ fn json_and_svg_output() {
     assert_eq!(svg.matches("<polygon").count(), 24);
 }
 
-fn polygon(points: &[(f64, f64)]) -> Vec<Point> {
+pub(super) fn polygon(points: &[(f64, f64)]) -> Vec<Point> {
     points.iter().map(|&(x, y)| Point { x, y }).collect()
 }
 
