@@ -195,19 +195,16 @@ fn grow(outline: &[Point], distance: f64, clip: bool) -> Option<Vec<Point>> {
         // Resolves any loops the offset made at short concave edges.
         grown.simplify_shape(FillRule::NonZero)
     };
-    let outer = shapes
+    shapes
         .iter()
         .filter_map(|shape| shape.first())
-        .max_by(|a, b| ring_area(a).total_cmp(&ring_area(b)))?;
-    Some(outer.iter().map(|&[x, y]| Point { x, y }).collect())
-}
-
-fn ring_area(ring: &[[f64; 2]]) -> f64 {
-    let n = ring.len();
-    (0..n)
-        .map(|i| ring[i][0] * ring[(i + 1) % n][1] - ring[(i + 1) % n][0] * ring[i][1])
-        .sum::<f64>()
-        .abs()
+        .map(|outer| {
+            outer
+                .iter()
+                .map(|&[x, y]| Point { x, y })
+                .collect::<Vec<_>>()
+        })
+        .max_by(|a, b| signed_area(a).abs().total_cmp(&signed_area(b).abs()))
 }
 
 impl Engine {
@@ -225,8 +222,7 @@ impl Engine {
         let grown = |outline: &[Point], clip: bool, what: &str| {
             grow(outline, margin, clip).ok_or_else(|| Error::Engine {
                 what: what.to_owned(),
-                message: "growing the outline by the rounding margin did not give one polygon"
-                    .into(),
+                message: "growing the outline by the rounding margin left no polygon".into(),
             })
         };
         let modify_config = ShapeModifyConfig {

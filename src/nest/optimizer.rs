@@ -488,33 +488,13 @@ fn matching_rotation(from: &Shape, rot: usize, to: &Shape) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nest::tests::{polygon, violations};
-    use crate::nest::Piece;
+    use crate::nest::tests::{rects_and_triangles, violations};
 
     /// A first marker with every copy on the same spot of a roll one piece long still ends in a
     /// feasible marker: separated on a longer roll.
     #[test]
     fn an_overlapping_first_marker_is_settled() {
-        let problem = Problem {
-            name: "stacked".into(),
-            strip_width: 10.0,
-            min_gap: 0.0,
-            pieces: vec![
-                Piece {
-                    id: "rect".into(),
-                    outline: polygon(&[(0.0, 0.0), (3.0, 0.0), (3.0, 2.0), (0.0, 2.0)]),
-                    quantity: 8,
-                    rotations: vec![0.0, 180.0],
-                },
-                Piece {
-                    id: "tri".into(),
-                    outline: polygon(&[(1.0, 1.0), (4.0, 1.0), (1.0, 4.0)]),
-                    quantity: 8,
-                    rotations: vec![0.0, 90.0, 180.0, 270.0],
-                },
-            ],
-            defects: vec![],
-        };
+        let problem = rects_and_triangles("stacked", 8);
         let engine = Engine::new(&problem).unwrap();
         let options = Options {
             time_limit: 20.0,

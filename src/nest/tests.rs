@@ -309,35 +309,42 @@ fn json_and_svg_output() {
     assert_eq!(svg.matches("<polygon").count(), 24);
 }
 
-pub(super) fn polygon(points: &[(f64, f64)]) -> Vec<Point> {
+fn polygon(points: &[(f64, f64)]) -> Vec<Point> {
     points.iter().map(|&(x, y)| Point { x, y }).collect()
 }
 
-/// Gap and defects: a small made-up marker with a flaw in the middle of the roll.
-#[test]
-fn keeps_the_gap_and_avoids_defects() {
-    let problem = Problem {
-        name: "gap-and-defect".into(),
+/// A small made-up marker on a roll 10 wide: `quantity` rectangles and as many right triangles.
+pub(super) fn rects_and_triangles(name: &str, quantity: usize) -> Problem {
+    Problem {
+        name: name.into(),
         strip_width: 10.0,
-        min_gap: 0.25,
+        min_gap: 0.0,
         pieces: vec![
             Piece {
                 id: "rect".into(),
                 outline: polygon(&[(0.0, 0.0), (3.0, 0.0), (3.0, 2.0), (0.0, 2.0)]),
-                quantity: 6,
+                quantity,
                 rotations: vec![0.0, 180.0],
             },
             Piece {
                 id: "tri".into(),
                 outline: polygon(&[(1.0, 1.0), (4.0, 1.0), (1.0, 4.0)]),
-                quantity: 6,
+                quantity,
                 rotations: vec![0.0, 90.0, 180.0, 270.0],
             },
         ],
-        defects: vec![DefectZone {
-            outline: polygon(&[(2.0, 4.0), (4.0, 4.0), (4.0, 6.0), (2.0, 6.0)]),
-        }],
-    };
+        defects: vec![],
+    }
+}
+
+/// Gap and defects: a small made-up marker with a flaw in the middle of the roll.
+#[test]
+fn keeps_the_gap_and_avoids_defects() {
+    let mut problem = rects_and_triangles("gap-and-defect", 6);
+    problem.min_gap = 0.25;
+    problem.defects = vec![DefectZone {
+        outline: polygon(&[(2.0, 4.0), (4.0, 4.0), (4.0, 6.0), (2.0, 6.0)]),
+    }];
     let options = Options {
         time_limit: 1.0,
         seed: 3,
