@@ -36,13 +36,9 @@ const FF_POLE_AREA: f32 = 0.5;
 pub(crate) const SURROGATE: SPSurrogateConfig = SPSurrogateConfig {
     n_pole_limits: [(64, 0.0), (16, 0.8), (8, 0.9)],
     ff_pole_area_ratio: FF_POLE_AREA,
-    n_ff_piers: 0,
 };
-/// Three quadtree levels: a deeper tree costs more per query than it saves on these rolls (swim
-/// gets 9-29 % more overlap evaluations per second than with four).
+/// Collision queries: the items' poles as configured above.
 const CDE: CDEConfig = CDEConfig {
-    quadtree_depth: 3,
-    cd_threshold: 16,
     item_surrogate_config: SURROGATE,
 };
 /// Margin of the collision container around the roll, relative to its width.
@@ -347,10 +343,9 @@ impl Engine {
     pub fn container(&self, length: f32) -> Result<Container, Error> {
         let m = CONTAINER_MARGIN * self.height;
         let outer = OriginalShape {
-            shape: SPolygon::from(
-                Rect::try_new(-m, -m, length + m, self.height + m)
-                    .map_err(engine_error("the roll"))?,
-            ),
+            shape: Rect::try_new(-m, -m, length + m, self.height + m)
+                .and_then(SPolygon::try_from)
+                .map_err(engine_error("the roll"))?,
             pre_transform: DTransformation::empty(),
             modify_mode: ShapeModifyMode::Deflate,
             modify_config: ShapeModifyConfig::default(),
@@ -827,8 +822,10 @@ impl State {
             loss += ctx.loss(e, buf);
             loss > bound
         };
-        // The largest poles go first: most samples land on a big overlap, which they find with
-        // a few circle queries, and the bound then stops the search before any edge is tested.
+        // The poles go first, the largest first within each block of 64 hazards of jagua-rs'
+        // index (all of them on these rolls): most samples land on a big overlap, which they
+        // find with a few circle queries, and the bound then stops the search before any edge
+        // is tested.
         // Hazards they found are in the collector, so the edge pass skips them.
         let cde = layout.cde();
         let stopped = match own {
