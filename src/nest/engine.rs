@@ -37,7 +37,7 @@ pub(crate) const SURROGATE: SPSurrogateConfig = SPSurrogateConfig {
     n_pole_limits: [(64, 0.0), (16, 0.8), (8, 0.9)],
     ff_pole_area_ratio: FF_POLE_AREA,
 };
-/// Collision queries: the items' poles as configured above.
+/// jagua-rs 2.0's one setting: the items' poles, as above.
 const CDE: CDEConfig = CDEConfig {
     item_surrogate_config: SURROGATE,
 };

@@ -382,7 +382,6 @@ fn drafted_garment_outlines_lie_inside_their_collision_shapes() {
     use crate::orders::cutting;
     use crate::orders::fabric::Fabric;
     use crate::pattern::garments::{Sex, SizedBy};
-    use crate::pattern::grading::size_body;
 
     for info in crate::pattern::garments() {
         let size = match (info.sex, info.sized_by) {
@@ -391,9 +390,8 @@ fn drafted_garment_outlines_lie_inside_their_collision_shapes() {
             (Sex::Female, SizedBy::Chest) => "160/84A",
             (Sex::Female, SizedBy::Waist) => "160/68A",
         };
-        let body = size_body(size.parse().unwrap(), info.sex, info.sized_by).unwrap();
-        let pattern = crate::pattern::draft(info.name, &body, &Default::default()).unwrap();
-        let pieces = cutting::cut_pieces("o1", 1, &pattern).unwrap();
+        let graded = crate::pattern::grade(info.name, &[size], &Default::default()).unwrap();
+        let pieces = cutting::cut_pieces("o1", 1, &graded.patterns[0]).unwrap();
         for gap in [0.0, 3.0] {
             let fabric = Fabric {
                 id: "test".into(),
