@@ -55,6 +55,11 @@ const SIMPLIFY_TOLERANCE: f32 = 0.001;
 /// instances, half a step is (`exact_outlines_lie_inside_their_collision_shapes`); eight leave
 /// room for outlines and rolls of other scales.
 const ROUNDING_STEPS: f32 = 8.0;
+/// How much further than half the gap jagua-rs offsets the collision shapes. Its offset rounds
+/// corners with segments of at most 0.1 rad whose vertices lie on the arc, so each chord cuts into
+/// the true rounded offset by up to `1 - cos(0.05)` of the distance, and two pieces could come a
+/// sliver closer than the gap; grown by `1 / cos(0.05)` (1.00125), the chords lie outside it.
+const ROUND_JOIN_COVER: f64 = 1.0013;
 /// Longest mitre, in offset distances, before a convex corner is squared off (corners sharper
 /// than about 29°).
 const MITRE_LIMIT: f64 = 4.0;
@@ -206,9 +211,10 @@ fn grow(outline: &[Point], distance: f64, clip: bool) -> Option<Vec<Point>> {
 impl Engine {
     pub fn new(problem: &Problem) -> Result<Engine, Error> {
         problem.validate()?;
-        let half_gap = (problem.min_gap / 2.0) as f32;
+        let half_gap = problem.min_gap / 2.0 * ROUND_JOIN_COVER;
         let margin = rounding_margin(problem);
-        let inflation = problem.min_gap / 2.0 + margin;
+        let inflation = half_gap + margin;
+        let half_gap = half_gap as f32;
         // Only a piece about as wide as the roll needs its mitres clipped to fit.
         let spans_roll = |outline: &[Point], rotations: &[f64]| {
             rotations.iter().any(|&r| {

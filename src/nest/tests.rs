@@ -451,6 +451,17 @@ fn assert_outlines_inside(problem: &Problem) {
                         pl.piece,
                         pl.rotation,
                     );
+                    // Half the gap all around: the closest boundary point of a rounded
+                    // corner lies on a chord of its arc.
+                    let clearance = Euclidean.distance(&v, collision.exterior());
+                    assert!(
+                        clearance >= problem.min_gap / 2.0,
+                        "{} gap {} piece {} rotation {} x {x}: vertex {v:?} only {clearance} inside",
+                        problem.name,
+                        problem.min_gap,
+                        pl.piece,
+                        pl.rotation,
+                    );
                 }
             }
         }
