@@ -560,4 +560,46 @@ async fn openapi_describes_every_route() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // The multipart forms name their parts (utoipa alone would only say `object`).
+    let form = |path: &str| {
+        doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+            .clone()
+    };
+    let measure = form("/v1/measurements");
+    let (parts, pairs) = (&measure["allOf"][0], &measure["allOf"][1]["oneOf"]);
+    for part in [
+        "front",
+        "side",
+        "front_mask",
+        "side_mask",
+        "height_cm",
+        "weight_kg",
+        "sex",
+        "overlay",
+    ] {
+        assert!(
+            parts["properties"][part].is_object(),
+            "measurements: {part}"
+        );
+    }
+    assert_eq!(parts["required"], serde_json::json!(["height_cm"]));
+    assert_eq!(pairs[0]["required"], serde_json::json!(["front", "side"]));
+    assert_eq!(
+        pairs[1]["required"],
+        serde_json::json!(["front_mask", "side_mask"])
+    );
+    let shade = form("/v1/shade-matches");
+    for part in ["image", "corners", "catalog", "top"] {
+        assert!(
+            shade["properties"][part].is_object(),
+            "shade-matches: {part}"
+        );
+    }
+    assert_eq!(shade["required"], serde_json::json!(["image"]));
+    let estimate = &doc["components"]["schemas"]["EstimateRequest"]["properties"];
+    assert_eq!(
+        estimate["values"]["additionalProperties"]["exclusiveMinimum"],
+        0.0
+    );
+    assert_eq!(estimate["sd"]["additionalProperties"]["minimum"], 0.0);
 }

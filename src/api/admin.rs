@@ -13,9 +13,11 @@ use super::AppState;
 /// A key to issue.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
-    /// Tenant name; created if new.
+    /// Tenant name; created if new (surrounding spaces are dropped).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub tenant: String,
     /// Role of the key: shop, counter, factory or admin.
+    #[schema(value_type = Role)]
     pub role: String,
 }
 
@@ -55,7 +57,7 @@ pub async fn create_key(
     Json(new): Json<NewKey>,
 ) -> Result<(StatusCode, Json<IssuedKeyBody>), ApiError> {
     let tenant = new.tenant.trim();
-    if tenant.is_empty() || tenant.len() > 100 {
+    if tenant.is_empty() || tenant.chars().count() > 100 {
         return Err(ApiError::invalid("tenant", "must be 1-100 characters"));
     }
     let role: Role = new

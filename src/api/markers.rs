@@ -31,7 +31,9 @@ pub struct MarkerQuery {
 /// Cut-file options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct CutFileQuery {
-    /// `dxf-aama` (default), `svg`, `pdf` (a scaled one-page preview), `hpgl` or `json`.
+    /// `dxf-aama` (default), `svg`, `pdf` (a scaled one-page preview), `pdf-roll`, `hpgl` or
+    /// `json`.
+    #[param(schema_with = crate::pattern::format_schema)]
     pub format: Option<String>,
 }
 

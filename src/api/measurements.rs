@@ -5,6 +5,7 @@ use axum::extract::{Multipart, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::body::features::{estimate_with_features, mask_features};
 use crate::body::model::Sex;
@@ -22,13 +23,80 @@ const STATURE_RANGE: (f64, f64) = (50.0, 260.0);
 /// Stated weight range accepted with photos or masks, kg.
 const WEIGHT_RANGE: (f64, f64) = (20.0, 300.0);
 
+/// The multipart form [`measure`] reads: photos or silhouettes (exactly one pair), the stated
+/// height, and optional weight, sex and overlay. Written by hand because utoipa derives schemas
+/// of JSON bodies, not of form parts read one at a time; `/openapi.json` puts it in place.
+pub fn form_schema() -> Schema {
+    let file = |media: &str, what: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type(media)
+            .description(Some(what))
+    };
+    let number = |(lo, hi): (f64, f64), what: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(lo))
+            .maximum(Some(hi))
+            .description(Some(what))
+    };
+    let words = |values: &[&str], what: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.iter().copied()))
+            .description(Some(what))
+    };
+    let parts = ObjectBuilder::new()
+        .property(
+            "front",
+            file(
+                "image/*",
+                "front photo (JPEG, PNG or WebP), read and discarded",
+            ),
+        )
+        .property("side", file("image/*", "side photo, facing left or right"))
+        .property(
+            "front_mask",
+            file("image/png", "front silhouette, the person white"),
+        )
+        .property(
+            "side_mask",
+            file("image/png", "side silhouette, the person white"),
+        )
+        .property(
+            "height_cm",
+            number(STATURE_RANGE, "the person's height, cm"),
+        )
+        .required("height_cm")
+        .property("weight_kg", number(WEIGHT_RANGE, "the person's weight, kg"))
+        .property(
+            "sex",
+            words(&["male", "female"], "improves the estimate when given"),
+        )
+        .property(
+            "overlay",
+            words(
+                &["true", "false"],
+                "true: answer a PNG of what was measured instead",
+            ),
+        );
+    let pair = |a: &str, b: &str| ObjectBuilder::new().required(a).required(b);
+    AllOfBuilder::new()
+        .item(parts)
+        .item(
+            OneOfBuilder::new()
+                .item(pair("front", "side"))
+                .item(pair("front_mask", "side_mask")),
+        )
+        .into()
+}
+
 /// Predict one person's whole measurement set from whatever is known (cm, kg for weight).
 ///
 /// Body: `{"sex": "male"|"female" (optional), "values": {"stature": 178, "weight": 80, ...},
 /// "sd": {"chest_girth": 1.5} (optional)}`; keys are measure names or ANSUR II columns.
 #[utoipa::path(post, path = "/v1/measurements/estimate", tag = "measurements", security(("bearer" = [])),
-    request_body(content = Object, content_type = "application/json",
-        description = "sex (optional), values {name: cm or kg}, sd {name: cm or kg} (optional)"),
+    request_body = EstimateRequest,
     responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn estimate(

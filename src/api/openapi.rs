@@ -23,7 +23,7 @@ use super::{
         patterns::create, patterns::garments,
     ),
     components(schemas(problem::Problem, patterns::PatternRequest)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Forms),
 )]
 pub struct ApiDoc;
 
@@ -36,6 +36,30 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The multipart forms' parts, which the handlers' annotations can only call `Object`.
+struct Forms;
+
+impl Modify for Forms {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let forms = [
+            ("/v1/measurements", measurements::form_schema()),
+            ("/v1/shade-matches", shades::form_schema()),
+        ];
+        for (path, schema) in forms {
+            let content = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+                .and_then(|body| body.content.get_mut("multipart/form-data"));
+            if let Some(content) = content {
+                content.schema = Some(schema.into());
+            }
+        }
     }
 }
 

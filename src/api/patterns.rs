@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type};
+
 use crate::pattern::{self, Body, Format, GarmentInfo};
 
 use super::inference;
@@ -22,6 +24,7 @@ const MAX_SIZES: usize = 40;
 #[serde(deny_unknown_fields)]
 pub struct PatternRequest {
     /// Garment name from `GET /v1/garments`.
+    #[schema(schema_with = pattern::garment_schema)]
     pub garment: String,
     /// Body measurements in cm: a flat object (`{"chest_girth": 96, ...}`) or the answer of
     /// `POST /v1/measurements` (`{"measurements": [{"name", "value_cm", ...}]}`). Required unless
@@ -34,10 +37,35 @@ pub struct PatternRequest {
     pub options: BTreeMap<String, f64>,
     /// `svg` (default), `pdf`, `pdf-roll`, `dxf-aama`, `hpgl` or `json`.
     #[serde(default)]
+    #[schema(schema_with = format_schema)]
     pub format: Option<String>,
     /// GB/T 1335 size codes (e.g. `170/88A`): a graded set instead of one made-to-measure pattern.
     #[serde(default)]
+    #[schema(schema_with = sizes_schema)]
     pub sizes: Option<Vec<String>>,
+}
+
+/// The file formats by name, `svg` by default here.
+fn format_schema() -> Object {
+    let mut schema = pattern::format_schema();
+    schema.description = Some("The cut file's format (default `svg`).".into());
+    schema
+}
+
+/// A list of GB/T 1335 size codes: 号/型 in whole cm and the body type.
+fn sizes_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^\s*[0-9]{2,3}/[0-9]{2,3}[YABC]\s*$")),
+        )
+        .description(Some(
+            "GB/T 1335 size codes (e.g. `170/88A`): a graded set instead of one made-to-measure pattern.",
+        ))
+        .min_items(Some(1))
+        .max_items(Some(MAX_SIZES))
+        .build()
 }
 
 /// Draft a garment for one body (or grade it over GB/T 1335 sizes) and return the cut file.

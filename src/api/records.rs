@@ -7,13 +7,11 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::auth::Principal;
+use crate::body::values;
 use crate::store::{MeasurementRecord, NewMeasurementRecord};
 
 use super::problem::{ApiError, Problem};
 use super::AppState;
-
-/// Largest plausible value of any body measurement, in cm (stature of the tallest people, or kg).
-const MAX_VALUE: f64 = 300.0;
 
 /// Listing options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -69,40 +67,19 @@ pub async fn list(
 }
 
 fn validate(new: &NewMeasurementRecord) -> Result<(), ApiError> {
-    if new.customer_ref.trim().is_empty() || new.customer_ref.len() > 200 {
-        return Err(ApiError::invalid(
-            "customer_ref",
-            "must be 1-200 characters",
-        ));
-    }
-    if new.source.trim().is_empty() || new.source.len() > 50 {
-        return Err(ApiError::invalid("source", "must be 1-50 characters"));
-    }
-    if new.measurements.is_empty() {
-        return Err(ApiError::invalid(
-            "measurements",
-            "must hold at least one value",
-        ));
-    }
-    for (name, &value) in &new.measurements {
-        let field = format!("measurements.{name}");
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
+    for (field, value, max) in [
+        ("customer_ref", &new.customer_ref, 200),
+        ("source", &new.source, 50),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > max {
             return Err(ApiError::invalid(
                 field,
-                "names are snake_case, e.g. chest_girth",
-            ));
-        }
-        if !value.is_finite() || value <= 0.0 || value > MAX_VALUE {
-            return Err(ApiError::invalid(
-                field,
-                format!("{value} is not a plausible body measurement (cm, or kg for weight)"),
+                format!("must be 1-{max} characters"),
             ));
         }
     }
-    Ok(())
+    values::check(&new.measurements).map_err(|e| match e.name {
+        Some(name) => ApiError::invalid(format!("measurements.{name}"), e.reason),
+        None => ApiError::invalid("measurements", e.reason),
+    })
 }

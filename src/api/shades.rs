@@ -4,6 +4,7 @@
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::shade::photo::analyse_photo;
 use crate::shade::{self, Catalog, ShadeOptions};
@@ -14,6 +15,49 @@ use super::AppState;
 
 /// Most overall matches a request may ask for.
 const MAX_TOP: usize = 50;
+
+/// The multipart form [`create`] reads, written by hand (see
+/// [`super::measurements::form_schema`]).
+pub fn form_schema() -> Schema {
+    let part = |kind: Type, what: &str| {
+        ObjectBuilder::new()
+            .schema_type(kind)
+            .description(Some(what))
+    };
+    ObjectBuilder::new()
+        .property(
+            "image",
+            part(
+                Type::String,
+                "face photo (JPEG, PNG or WebP), read and discarded",
+            )
+            .content_media_type("image/*"),
+        )
+        .required("image")
+        .property(
+            "corners",
+            part(
+                Type::String,
+                "x,y pixels of the centres of chart patches 1, 6, 24 and 19",
+            )
+            .pattern(Some(CORNERS_PATTERN)),
+        )
+        .property(
+            "catalog",
+            part(Type::String, "brand,product,shade and hex or L,a,b rows")
+                .content_media_type("text/csv"),
+        )
+        .property(
+            "top",
+            part(Type::Integer, "overall matches to return (default 5)")
+                .minimum(Some(1))
+                .maximum(Some(MAX_TOP as f64)),
+        )
+        .into()
+}
+
+/// Eight comma-separated decimal numbers.
+const CORNERS_PATTERN: &str = r"^\s*-?[0-9]+(\.[0-9]+)?(\s*,\s*-?[0-9]+(\.[0-9]+)?){7}\s*$";
 
 /// Match foundation shades to the face in a photo.
 ///

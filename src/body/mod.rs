@@ -10,6 +10,7 @@ pub mod photos;
 pub mod predict;
 pub mod silhouette;
 pub mod validation;
+pub mod values;
 
 use std::path::PathBuf;
 

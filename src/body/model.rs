@@ -32,7 +32,7 @@ const MIN_OBSERVATION_VARIANCE: f64 = 1e-10;
 const RIDGE: f64 = 1e-6;
 
 /// Sex of a subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sex {
     /// Male.

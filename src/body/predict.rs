@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::measures::{ansur_to_api, api_to_ansur, Measure, Quantity};
 use super::model::{BodyModel, Observation, Posterior, Sex};
@@ -71,7 +72,7 @@ pub struct Estimate {
 }
 
 /// `POST /v1/measurements/estimate` body: known values of one person in cm (kg for weight).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateRequest {
     /// Sex, if known.
@@ -79,10 +80,41 @@ pub struct EstimateRequest {
     pub sex: Option<Sex>,
     /// Known values keyed by measure name (`chest_girth`) or ANSUR II column (`chestbreadth`).
     #[serde(default)]
+    #[schema(schema_with = values_schema)]
     pub values: BTreeMap<String, f64>,
     /// Optional standard deviations of the known values, same keys and units (absent = exact).
     #[serde(default)]
+    #[schema(schema_with = sd_schema)]
     pub sd: BTreeMap<String, f64>,
+}
+
+/// Known values as [`estimate`] checks them: positive numbers (the model's range of each
+/// measure is checked against the loaded model, which the schema cannot know).
+fn values_schema() -> Object {
+    number_map(
+        "Known values by measure name (`chest_girth`) or ANSUR II column (`chestbreadth`), cm or kg.",
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0.0)),
+    )
+}
+
+/// Standard deviations as [`estimate`] checks them: non-negative, keyed like the values.
+fn sd_schema() -> Object {
+    number_map(
+        "Standard deviations of the known values, same keys and units (absent = exact).",
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0.0)),
+    )
+}
+
+fn number_map(description: &str, number: ObjectBuilder) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(number))
+        .build()
 }
 
 /// Resolves a measure name or ANSUR column to the ANSUR column the model knows.

@@ -79,17 +79,20 @@ impl FromStr for MarkerState {
 pub struct PlanRequest {
     /// Fabric to plan, from the catalog.
     pub fabric: String,
-    /// The orders to nest (received or patterned, on this fabric, routed to this factory);
-    /// default: every such order, earliest due first, at most 50.
+    /// The orders to nest (received or patterned, on this fabric, routed to this factory), each
+    /// once; default: every such order, earliest due first, at most 50.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 50)]
     pub order_ids: Option<Vec<String>>,
     /// Seconds the nesting search may take (default 10, at most 600); the best marker found by
     /// then is kept.
     #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 600)]
     pub time_limit_secs: Option<f64>,
-    /// Flaws in the roll no piece may cover: polygons of `[x, y]` points in mm, x along the roll
-    /// from its start, y across it.
+    /// Flaws in the roll no piece may cover (at most 100): polygons of 3 to 1000 `[x, y]` points
+    /// in mm, x along the roll from its start, y across it.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub defects: Vec<Vec<[f64; 2]>>,
 }
 

@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::body::values;
+use crate::pattern;
+
 /// Order errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -72,30 +75,39 @@ fn invalid(field: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// An order as a shop submits it.
+/// An order as a shop submits it, with either `measurements` or a `measurement_record_id`. The
+/// fabric must be in the catalog and the factory must hold a factory key.
+// The schema states every check of `validate` (`the_schema_states_the_checks` holds them together).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
     /// The shop's reference for the customer.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub customer_ref: String,
     /// Measurement name (snake_case) to value in cm; or give `measurement_record_id`.
     #[serde(default)]
+    #[schema(schema_with = values::schema)]
     pub measurements: Option<BTreeMap<String, f64>>,
     /// A saved measurement record of the shop's tenant to take the measurements from.
     #[serde(default)]
     pub measurement_record_id: Option<String>,
     /// Garment to make, e.g. `shirt`.
+    #[schema(schema_with = pattern::garment_schema)]
     pub garment: String,
     /// Garment options (ease, style) by name.
     #[serde(default)]
     pub options: BTreeMap<String, serde_json::Value>,
-    /// Fabric code.
+    /// Fabric code from the catalog (`GET /v1/fabrics`).
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub fabric: String,
     /// Number of garments.
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
     /// Date the shop needs the garments, `YYYY-MM-DD`.
+    #[schema(format = Date)]
     pub due_date: String,
     /// Name of the factory tenant the order is routed to.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub factory: String,
 }
 
@@ -173,32 +185,18 @@ impl NewOrder {
     }
 }
 
-/// Checks measurement names and values (cm; kg for weight).
+/// Checks measurement names and values (cm; kg for weight), see [`values::check`].
 pub fn validate_measurements(m: &BTreeMap<String, f64>) -> Result<(), Error> {
-    if m.is_empty() {
-        return Err(invalid("measurements", "must hold at least one value"));
-    }
-    for (name, &v) in m {
-        let field = format!("measurements.{name}");
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(invalid(&field, "names are snake_case, e.g. chest_girth"));
-        }
-        if !v.is_finite() || v <= 0.0 || v > 300.0 {
-            return Err(invalid(
-                &field,
-                format!("{v} is not a plausible body measurement"),
-            ));
-        }
-    }
-    Ok(())
+    values::check(m).map_err(|e| match e.name {
+        Some(name) => invalid(&format!("measurements.{name}"), e.reason),
+        None => invalid("measurements", e.reason),
+    })
 }
 
+/// Checks a required text field: not blank, at most `max` characters (as JSON Schema's
+/// `maxLength` counts them: code points, not bytes).
 fn text(value: &str, field: &str, max: usize) -> Result<(), Error> {
-    if value.trim().is_empty() || value.len() > max {
+    if value.trim().is_empty() || value.chars().count() > max {
         return Err(invalid(field, format!("must be 1-{max} characters")));
     }
     Ok(())
@@ -232,6 +230,58 @@ mod tests {
             r#"{"customer_ref":"C-1","measurements":{"chest_girth":98},"garment":"shirt","fabric":"poplin-white","quantity":1,"due_date":"2026-12-24","factory":"f1"}"#,
         )
         .unwrap()
+    }
+
+    /// Every bound the schema states is the one `validate` checks: at the bound an order passes,
+    /// one past it fails (text counted in characters, as JSON Schema counts them).
+    #[test]
+    fn the_schema_states_the_checks() {
+        use utoipa::PartialSchema;
+        let doc = serde_json::to_value(NewOrder::schema()).unwrap_or_default();
+        let props = &doc["properties"];
+        let with = |field: &str, value: serde_json::Value| {
+            let mut v = serde_json::to_value(order()).unwrap_or_default();
+            v[field] = value;
+            serde_json::from_value::<NewOrder>(v)
+                .map_err(|e| e.to_string())
+                .and_then(|o| o.validate().map_err(|e| e.to_string()))
+        };
+        for field in ["customer_ref", "fabric", "factory"] {
+            assert_eq!(props[field]["minLength"], 1, "{field}");
+            assert_eq!(props[field]["pattern"], r"\S", "{field}");
+            let max = props[field]["maxLength"].as_u64().unwrap_or_default() as usize;
+            assert!(max > 0, "{field} has no maxLength");
+            assert_eq!(with(field, "码".repeat(max).into()), Ok(()), "{field}");
+            assert!(with(field, "码".repeat(max + 1).into()).is_err(), "{field}");
+            assert!(with(field, " \t".into()).is_err(), "{field}");
+        }
+        let bound = |key: &str| props["quantity"][key].as_f64().unwrap_or(f64::NAN) as i64;
+        let (lo, hi) = (bound("minimum"), bound("maximum"));
+        assert_eq!(with("quantity", lo.into()), Ok(()));
+        assert_eq!(with("quantity", hi.into()), Ok(()));
+        assert!(with("quantity", (lo - 1).into()).is_err());
+        assert!(with("quantity", (hi + 1).into()).is_err());
+        assert_eq!(props["due_date"]["format"], "date");
+        assert_eq!(
+            props["measurements"],
+            serde_json::to_value(values::schema()).unwrap_or_default()
+        );
+        let garments: Vec<&str> = pattern::garments().iter().map(|g| g.name).collect();
+        assert_eq!(props["garment"]["enum"], serde_json::json!(garments));
+        let required = doc["required"].as_array().cloned().unwrap_or_default();
+        for field in [
+            "customer_ref",
+            "garment",
+            "fabric",
+            "quantity",
+            "due_date",
+            "factory",
+        ] {
+            assert!(required.contains(&field.into()), "{field} not required");
+        }
+        for field in ["measurements", "measurement_record_id", "options"] {
+            assert!(!required.contains(&field.into()), "{field} required");
+        }
     }
 
     #[test]

@@ -15,8 +15,12 @@ pub mod vit;
 use std::collections::BTreeMap;
 
 pub use body::{Body, Measure};
-pub use export::{export, export_graded, export_marker, Export, Format, MarkerPiece};
-pub use garments::{draft, garment, garments, parse_options, GarmentInfo, OptionInfo};
+pub use export::{
+    export, export_graded, export_marker, format_schema, Export, Format, MarkerPiece,
+};
+pub use garments::{
+    draft, garment, garments, name_schema as garment_schema, parse_options, GarmentInfo, OptionInfo,
+};
 pub use geom::{Corner, Piece};
 pub use grading::{grade, GradedSet, SizeCode};
 

@@ -11,10 +11,13 @@ use super::{get, new_id, now_ms, Error, Store, TenantId};
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewMeasurementRecord {
     /// The shop's own reference for the customer (no names needed).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub customer_ref: String,
     /// Where the values came from, e.g. `photos`, `tape`, `estimate`.
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub source: String,
     /// Measurement name (snake_case) to value in cm (kg for `weight`).
+    #[schema(schema_with = crate::body::values::schema)]
     pub measurements: BTreeMap<String, f64>,
 }
 

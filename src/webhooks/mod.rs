@@ -50,8 +50,14 @@ impl From<sqlx::Error> for Error {
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     /// Where to POST events: an `https://` (or `http://`) URL.
+    #[schema(
+        format = "uri",
+        max_length = 2000,
+        pattern = "^[hH][tT][tT][pP][sS]?://[^/]"
+    )]
     pub url: String,
     /// Shared secret (16-200 characters) the signature is keyed with; never shown again.
+    #[schema(min_length = 16, max_length = 200)]
     pub secret: String,
 }
 
@@ -126,7 +132,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// Checks a webhook URL: `https://host[:port]/path` or `http://...`.
 fn endpoint(url: &str) -> Result<Url, Error> {
-    if url.len() > 2000 {
+    if url.chars().count() > 2000 {
         return Err(invalid("url", "must be at most 2000 characters"));
     }
     let parsed = Url::parse(url).map_err(|e| invalid("url", format!("not a URL: {e}")))?;
@@ -150,7 +156,7 @@ pub async fn register(
     new: &NewWebhook,
 ) -> Result<Webhook, Error> {
     endpoint(&new.url)?;
-    if !(16..=200).contains(&new.secret.len()) {
+    if !(16..=200).contains(&new.secret.chars().count()) {
         return Err(invalid("secret", "must be 16-200 characters"));
     }
     let hook = Webhook {

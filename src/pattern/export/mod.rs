@@ -80,6 +80,14 @@ impl Format {
     }
 }
 
+/// The OpenAPI schema of a format name: one of [`Format::ALL`] by [`Format::name`].
+pub fn format_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Format::ALL.map(Format::name)))
+        .build()
+}
+
 impl FromStr for Format {
     type Err = Error;
 

@@ -103,6 +103,15 @@ pub fn garments() -> &'static [GarmentInfo] {
     &ALL
 }
 
+/// The OpenAPI schema of a garment name: one of [`garments`].
+pub fn name_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("Garment name from `GET /v1/garments`."))
+        .enum_values(Some(garments().iter().map(|g| g.name)))
+        .build()
+}
+
 /// Looks a garment up by name.
 pub fn garment(name: &str) -> Result<&'static GarmentInfo, Error> {
     garments()
