@@ -520,7 +520,7 @@ async fn metrics_count_requests_by_route_and_status() {
 
 #[tokio::test]
 async fn openapi_describes_every_route() {
-    let t = TestApp::new(&[]).await;
+    let t = TestApp::new(&[("ATELIER_REQUEST_TIMEOUT_SECS", "65")]).await;
     let doc = json(
         t.send(
             request("GET", "/openapi.json", None)
@@ -596,6 +596,54 @@ async fn openapi_describes_every_route() {
         );
     }
     assert_eq!(shade["required"], serde_json::json!(["image"]));
+    // Every problem answer is documented as problem+json, and every /v1 operation lists what
+    // the guard answers before its handler runs.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["content"]
+                        .get("application/json")
+                        .is_none_or(|c| { c["schema"]["$ref"] != "#/components/schemas/Problem" }),
+                    "{method} {path} {status}: a Problem documented as application/json"
+                );
+            }
+            if path.starts_with("/v1/") {
+                for status in ["401", "403", "429"] {
+                    assert!(
+                        op["responses"][status]["content"]["application/problem+json"].is_object(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+        }
+    }
+    // Exactly one of two fields, and what only this deployment knows: its fabrics, its plan budget.
+    let order = &doc["components"]["schemas"]["NewOrder"];
+    assert_eq!(
+        order["allOf"][1]["oneOf"],
+        serde_json::json!([
+            {"type": "object", "required": ["measurements"]},
+            {"type": "object", "required": ["measurement_record_id"]}
+        ])
+    );
+    let fabrics = order["allOf"][0]["properties"]["fabric"]["enum"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(fabrics.contains(&"poplin-white".into()), "{fabrics:?}");
+    let plan = &doc["components"]["schemas"]["PlanRequest"]["properties"];
+    assert_eq!(plan["fabric"]["enum"], serde_json::json!(fabrics));
+    // The request timeout less the plan's 5 s overhead.
+    assert_eq!(plan["time_limit_secs"]["maximum"], 60.0);
     let estimate = &doc["components"]["schemas"]["EstimateRequest"]["properties"];
     assert_eq!(
         estimate["values"]["additionalProperties"]["exclusiveMinimum"],

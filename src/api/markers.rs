@@ -25,6 +25,7 @@ pub struct MarkerQuery {
     /// Only markers in this state (`ready` or `claimed`).
     pub state: Option<MarkerState>,
     /// Most markers to return (1-500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -35,6 +36,11 @@ pub struct CutFileQuery {
     /// `json`.
     #[param(schema_with = crate::pattern::format_schema)]
     pub format: Option<String>,
+}
+
+/// The longest nesting time a plan may ask for: the request timeout less the plan's overhead.
+pub(super) fn plan_budget_secs(state: &AppState) -> f64 {
+    state.config.request_timeout.as_secs_f64() - PLAN_OVERHEAD_SECS
 }
 
 fn actor(who: &Principal) -> String {
@@ -54,7 +60,7 @@ pub async fn plan(
     Extension(who): Extension<Principal>,
     Json(mut request): Json<PlanRequest>,
 ) -> Result<Response, ApiError> {
-    let budget = state.config.request_timeout.as_secs_f64() - PLAN_OVERHEAD_SECS;
+    let budget = plan_budget_secs(&state);
     let limit = *request
         .time_limit_secs
         .get_or_insert(markers::DEFAULT_TIME_LIMIT_SECS.min(budget));

@@ -1,10 +1,15 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
+use axum::extract::State;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
     admin, health, markers, measurements, orders, patterns, problem, records, shades, webhooks,
+    AppState,
 };
 
 /// The service's OpenAPI description, served at `/openapi.json`.
@@ -23,7 +28,7 @@ use super::{
         patterns::create, patterns::garments,
     ),
     components(schemas(problem::Problem, patterns::PatternRequest)),
-    modifiers(&BearerAuth, &Forms),
+    modifiers(&BearerAuth, &Forms, &Alternatives, &Problems),
 )]
 pub struct ApiDoc;
 
@@ -63,8 +68,147 @@ impl Modify for Forms {
     }
 }
 
-/// This document.
+/// Bodies that take exactly one of two fields, which field attributes cannot say.
+struct Alternatives;
+
+impl Modify for Alternatives {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (name, a, b) in [
+            ("NewOrder", "measurements", "measurement_record_id"),
+            ("PatternRequest", "measurements", "sizes"),
+        ] {
+            if let Some(RefOr::T(schema)) = components.schemas.get_mut(name) {
+                let fields = std::mem::take(schema);
+                *schema = AllOfBuilder::new()
+                    .item(fields)
+                    .item(
+                        OneOfBuilder::new()
+                            .item(ObjectBuilder::new().required(a))
+                            .item(ObjectBuilder::new().required(b)),
+                    )
+                    .into();
+            }
+        }
+    }
+}
+
+/// Problem answers are `application/problem+json`, and every operation lists the statuses that
+/// the layers before its handler answer: the `/v1` guard (no or unknown key, a role not allowed,
+/// the rate limit) and the extractors of a body (malformed, too large, wrong type, unusable
+/// values) or a query (malformed, unusable values).
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in operations(item) {
+                for response in op.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        as_problem_json(response);
+                    }
+                }
+                let body = op.request_body.is_some();
+                let query = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let mut statuses = Vec::new();
+                if path.starts_with("/v1/") {
+                    statuses.extend([
+                        ("401", "no API key, or an unknown or revoked one"),
+                        ("403", "the key's role may not use this route"),
+                        ("429", "over the key's rate limit (see Retry-After)"),
+                    ]);
+                }
+                if body {
+                    statuses.extend([
+                        ("400", "malformed body"),
+                        ("413", "body larger than ATELIER_MAX_BODY_BYTES"),
+                        ("415", "wrong Content-Type"),
+                    ]);
+                }
+                if query {
+                    statuses.push(("400", "malformed query"));
+                }
+                if body || query {
+                    statuses.push(("422", "well-formed but unusable values"));
+                }
+                for (status, description) in statuses {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// Moves a `Problem` body from `application/json` to the media type it is sent with.
+fn as_problem_json(response: &mut Response) {
+    let is_problem = response.content.get("application/json").is_some_and(
+        |c| matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem")),
+    );
+    if is_problem {
+        if let Some(content) = response.content.shift_remove("application/json") {
+            response
+                .content
+                .insert(problem::PROBLEM_JSON.to_owned(), content);
+        }
+    }
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// This document, with what only this deployment knows: the fabric catalog's codes and the
+/// longest marker plan the request timeout leaves room for.
 #[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+pub async fn openapi_json(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let fabrics: Vec<&str> = state.config.fabrics.iter().map(|f| f.id.as_str()).collect();
+    for pointer in [
+        "/components/schemas/NewOrder/allOf/0/properties/fabric",
+        "/components/schemas/PlanRequest/properties/fabric",
+    ] {
+        if let Some(fabric) = doc.pointer_mut(pointer) {
+            fabric["enum"] = serde_json::json!(fabrics);
+        }
+    }
+    if let Some(limit) =
+        doc.pointer_mut("/components/schemas/PlanRequest/properties/time_limit_secs")
+    {
+        let max =
+            markers::plan_budget_secs(&state).min(crate::orders::markers::MAX_TIME_LIMIT_SECS);
+        limit["maximum"] = serde_json::json!(max);
+    }
+    axum::Json(doc)
 }

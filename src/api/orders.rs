@@ -19,6 +19,7 @@ pub struct OrderQuery {
     /// Only orders in this state.
     pub state: Option<OrderState>,
     /// Most orders to return (1-500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -44,7 +45,7 @@ fn limit(q: &OrderQuery) -> Result<i64, ApiError> {
 /// Place an order. The `Idempotency-Key` header is required: a retry with the same key and body
 /// returns the first order (200, `Idempotent-Replayed: true`) instead of creating a second.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", security(("bearer" = [])), request_body = NewOrder,
-    params(("Idempotency-Key" = String, Header, description = "client-chosen unique key for this order request")),
+    params(("Idempotency-Key" = String, Header, description = "client-chosen unique key for this order request", min_length = 1, max_length = 200)),
     responses((status = 201, body = Order), (status = 200, body = Order, description = "replay of an earlier request with this key"),
         (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(

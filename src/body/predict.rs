@@ -109,10 +109,16 @@ fn sd_schema() -> Object {
     )
 }
 
+/// Measure names and ANSUR II columns are both lowercase ASCII.
 fn number_map(description: &str, number: ObjectBuilder) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(description))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z0-9_]+$")),
+        ))
         .additional_properties(Some(number))
         .build()
 }

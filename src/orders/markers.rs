@@ -92,13 +92,35 @@ pub struct PlanRequest {
     /// Flaws in the roll no piece may cover (at most 100): polygons of 3 to 1000 `[x, y]` points
     /// in mm, x along the roll from its start, y across it.
     #[serde(default)]
-    #[schema(max_items = 100)]
+    #[schema(schema_with = defects_schema)]
     pub defects: Vec<Vec<[f64; 2]>>,
 }
 
 /// Most defect zones one plan may list, and most points in one.
 const MAX_DEFECTS: usize = 100;
 const MAX_DEFECT_POINTS: usize = 1000;
+
+/// Defect zones as [`gather`] reads them: up to [`MAX_DEFECTS`] polygons of up to
+/// [`MAX_DEFECT_POINTS`] `[x, y]` pairs (utoipa would leave the pairs' length open).
+fn defects_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let point = ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::Number))
+        .min_items(Some(2))
+        .max_items(Some(2));
+    let zone = ArrayBuilder::new()
+        .items(point)
+        .min_items(Some(3))
+        .max_items(Some(MAX_DEFECT_POINTS));
+    ArrayBuilder::new()
+        .items(zone)
+        .max_items(Some(MAX_DEFECTS))
+        .description(Some(
+            "Flaws in the roll no piece may cover: polygons of `[x, y]` points in mm, x along the \
+             roll from its start, y across it.",
+        ))
+        .build()
+}
 
 /// Orders read for planning, with the fabric and time limit.
 #[derive(Debug, Clone)]
