@@ -626,6 +626,34 @@ async fn openapi_describes_every_route() {
             }
         }
     }
+    // Operation ids are unique (code generators name functions after them), and every link from
+    // a created resource names one of them.
+    let ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "duplicate operationId in {ids:?}");
+    let order_links = &paths["/v1/orders"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        order_links["get_order"]["parameters"]["id"],
+        "$response.body#/id"
+    );
+    for item in paths.values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    let target = link["operationId"].as_str().unwrap_or_default();
+                    assert!(unique.contains(target), "a link to unknown {target}");
+                }
+            }
+        }
+    }
     // Exactly one of two fields, and what only this deployment knows: its fabrics, its plan budget.
     let order = &doc["components"]["schemas"]["NewOrder"];
     assert_eq!(

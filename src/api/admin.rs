@@ -44,13 +44,13 @@ pub struct TenantBody {
 }
 
 /// Who the presented key acts as.
-#[utoipa::path(get, path = "/v1/me", tag = "service", security(("bearer" = [])), responses((status = 200, body = Principal), (status = 401, body = Problem)))]
+#[utoipa::path(get, operation_id = "whoami", path = "/v1/me", tag = "service", security(("bearer" = [])), responses((status = 200, body = Principal), (status = 401, body = Problem)))]
 pub async fn me(Extension(who): Extension<Principal>) -> Json<Principal> {
     Json(who)
 }
 
 /// Issue an API key (admin only); the key is returned once and only its hash is stored.
-#[utoipa::path(post, path = "/v1/admin/keys", tag = "admin", security(("bearer" = [])), request_body = NewKey,
+#[utoipa::path(post, operation_id = "create_key", path = "/v1/admin/keys", tag = "admin", security(("bearer" = [])), request_body = NewKey,
     responses((status = 201, body = IssuedKeyBody), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -77,7 +77,7 @@ pub async fn create_key(
 }
 
 /// All tenants (admin only).
-#[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<TenantBody>), (status = 403, body = Problem)))]
+#[utoipa::path(get, operation_id = "list_tenants", path = "/v1/admin/tenants", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<TenantBody>), (status = 403, body = Problem)))]
 pub async fn tenants(State(state): State<AppState>) -> Result<Json<Vec<TenantBody>>, ApiError> {
     let tenants = state.store.tenants().await?;
     Ok(Json(

@@ -51,7 +51,7 @@ fn actor(who: &Principal) -> String {
 /// fabric (all of them, earliest due first, or the `order_ids` given) and move those orders to
 /// `planned`, all or nothing. Runs for `time_limit_secs` (default 10 s, and at most the request
 /// timeout less 5 s).
-#[utoipa::path(post, path = "/v1/factory/markers", tag = "factory", security(("bearer" = [])), request_body = PlanRequest,
+#[utoipa::path(post, operation_id = "plan_marker", path = "/v1/factory/markers", tag = "factory", security(("bearer" = [])), request_body = PlanRequest,
     responses((status = 201, body = PlanOutcome, description = "the stored marker, and orders left out because they no longer draft"),
         (status = 409, body = Problem, description = "an order changed while the marker was planned, or is already planned"),
         (status = 422, body = Problem, description = "unknown fabric, bad time limit, order not waiting on this fabric, piece wider than the roll")))]
@@ -98,7 +98,7 @@ pub async fn plan(
 }
 
 /// This factory's markers, oldest first: the ready ones are its cutting queue.
-#[utoipa::path(get, path = "/v1/factory/markers", tag = "factory", security(("bearer" = [])), params(MarkerQuery),
+#[utoipa::path(get, operation_id = "list_markers", path = "/v1/factory/markers", tag = "factory", security(("bearer" = [])), params(MarkerQuery),
     responses((status = 200, body = Vec<Marker>), (status = 422, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -115,7 +115,7 @@ pub async fn list(
 }
 
 /// One of this factory's markers.
-#[utoipa::path(get, path = "/v1/factory/markers/{id}", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_marker", path = "/v1/factory/markers/{id}", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Marker), (status = 404, body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -129,7 +129,7 @@ pub async fn get(
 
 /// Claim a ready marker for the calling key and move its orders to `cutting`. Exactly one of
 /// several concurrent claims wins; the others get 409.
-#[utoipa::path(post, path = "/v1/factory/markers/{id}/claim", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "claim_marker", path = "/v1/factory/markers/{id}/claim", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Marker), (status = 404, body = Problem), (status = 409, body = Problem, description = "already claimed")))]
 pub async fn claim(
     State(state): State<AppState>,
@@ -144,7 +144,7 @@ pub async fn claim(
 /// The marker's cut file: every piece where it was nested, each labelled with its order and
 /// size (DXF-AAMA blocks with piece text; HPGL at 40 units/mm; SVG at 1:1; PDF a scaled
 /// preview). Pieces of orders cancelled since planning are left out.
-#[utoipa::path(get, path = "/v1/factory/markers/{id}/cut-file", tag = "factory", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_marker_cut_file", path = "/v1/factory/markers/{id}/cut-file", tag = "factory", security(("bearer" = [])),
     params(("id" = String, Path), CutFileQuery),
     responses((status = 200, description = "the file (Content-Type by format, Content-Disposition names it)",
             content(("image/vnd.dxf"), ("image/svg+xml"), ("application/pdf"), ("application/vnd.hp-hpgl"), ("application/json"))),

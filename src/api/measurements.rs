@@ -95,7 +95,7 @@ pub fn form_schema() -> Schema {
 ///
 /// Body: `{"sex": "male"|"female" (optional), "values": {"stature": 178, "weight": 80, ...},
 /// "sd": {"chest_girth": 1.5} (optional)}`; keys are measure names or ANSUR II columns.
-#[utoipa::path(post, path = "/v1/measurements/estimate", tag = "measurements", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "estimate_measurements", path = "/v1/measurements/estimate", tag = "measurements", security(("bearer" = [])),
     request_body = EstimateRequest,
     responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -117,7 +117,7 @@ pub async fn estimate(
 /// discarded) or `front_mask` and `side_mask` (PNG, person white); plus `height_cm`, optional
 /// `weight_kg` and `sex` (`male`/`female`). With `overlay` = `true` the answer is a PNG of both
 /// views with the silhouettes, landmarks and measured lines instead of the JSON.
-#[utoipa::path(post, path = "/v1/measurements", tag = "measurements", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "measure_photos", path = "/v1/measurements", tag = "measurements", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
         description = "front + side photos, or front_mask + side_mask PNGs; height_cm; weight_kg, sex and overlay (true/false) optional"),
     responses((status = 200, body = Object, description = "measurements [{name, ansur, value_cm, sd_cm, observed}] and warnings [{code, message}]; image/png when overlay=true"),

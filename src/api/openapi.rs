@@ -189,11 +189,71 @@ fn problem_response(description: &str) -> Response {
         .build()
 }
 
+/// The creating operation, where its answer holds the new id, and the operations taking that id
+/// as their `id` path parameter (the factory's with the key of the factory an order is routed
+/// to): OpenAPI links, for clients and for test tools that chain calls.
+const LINKS: [(&str, &str, &[&str]); 4] = [
+    (
+        "create_order",
+        "/id",
+        &[
+            "get_order",
+            "list_order_events",
+            "cancel_order",
+            "get_factory_order",
+            "move_factory_order",
+        ],
+    ),
+    (
+        "create_measurement_record",
+        "/id",
+        &["get_measurement_record"],
+    ),
+    (
+        "plan_marker",
+        "/marker/id",
+        &["get_marker", "claim_marker", "get_marker_cut_file"],
+    ),
+    ("create_webhook", "/id", &["delete_webhook"]),
+];
+
+/// Adds [`LINKS`] to the 201 answers of the creating operations. Written into the JSON because
+/// utoipa 5.5 serialises its `Link` with the field names `operation_id` and `request_body`
+/// where OpenAPI says `operationId` and `requestBody`.
+fn add_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        let Some((_, pointer, targets)) = LINKS.iter().find(|(creator, ..)| *creator == id) else {
+            continue;
+        };
+        if let Some(created) = op.pointer_mut("/responses/201") {
+            created["links"] = targets
+                .iter()
+                .map(|target| {
+                    let link = serde_json::json!({
+                        "operationId": target,
+                        "parameters": {"id": format!("$response.body#{pointer}")},
+                    });
+                    ((*target).to_owned(), link)
+                })
+                .collect();
+        }
+    }
+}
+
 /// This document, with what only this deployment knows: the fabric catalog's codes and the
 /// longest marker plan the request timeout leaves room for.
 #[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi_json(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    add_links(&mut doc);
     let fabrics: Vec<&str> = state.config.fabrics.iter().map(|f| f.id.as_str()).collect();
     for pointer in [
         "/components/schemas/NewOrder/allOf/0/properties/fabric",

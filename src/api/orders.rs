@@ -44,7 +44,7 @@ fn limit(q: &OrderQuery) -> Result<i64, ApiError> {
 
 /// Place an order. The `Idempotency-Key` header is required: a retry with the same key and body
 /// returns the first order (200, `Idempotent-Replayed: true`) instead of creating a second.
-#[utoipa::path(post, path = "/v1/orders", tag = "orders", security(("bearer" = [])), request_body = NewOrder,
+#[utoipa::path(post, operation_id = "create_order", path = "/v1/orders", tag = "orders", security(("bearer" = [])), request_body = NewOrder,
     params(("Idempotency-Key" = String, Header, description = "client-chosen unique key for this order request", min_length = 1, max_length = 200)),
     responses((status = 201, body = Order), (status = 200, body = Order, description = "replay of an earlier request with this key"),
         (status = 400, body = Problem), (status = 422, body = Problem)))]
@@ -89,7 +89,7 @@ pub async fn create(
 }
 
 /// The caller's tenant's orders.
-#[utoipa::path(get, path = "/v1/orders", tag = "orders", security(("bearer" = [])), params(OrderQuery), responses((status = 200, body = Vec<Order>)))]
+#[utoipa::path(get, operation_id = "list_orders", path = "/v1/orders", tag = "orders", security(("bearer" = [])), params(OrderQuery), responses((status = 200, body = Vec<Order>)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -107,7 +107,7 @@ pub async fn list(
 }
 
 /// One of the caller's tenant's orders.
-#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_order", path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -120,7 +120,7 @@ pub async fn get(
 }
 
 /// The state history of one of the caller's tenant's orders.
-#[utoipa::path(get, path = "/v1/orders/{id}/events", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "list_order_events", path = "/v1/orders/{id}/events", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Vec<OrderEvent>), (status = 404, body = Problem)))]
 pub async fn events(
     State(state): State<AppState>,
@@ -136,7 +136,7 @@ pub async fn events(
 }
 
 /// Cancel an order before cutting starts.
-#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "cancel_order", path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ pub async fn cancel(
 }
 
 /// The orders routed to the caller's factory.
-#[utoipa::path(get, path = "/v1/factory/orders", tag = "factory", security(("bearer" = [])), params(OrderQuery), responses((status = 200, body = Vec<Order>)))]
+#[utoipa::path(get, operation_id = "list_factory_orders", path = "/v1/factory/orders", tag = "factory", security(("bearer" = [])), params(OrderQuery), responses((status = 200, body = Vec<Order>)))]
 pub async fn factory_list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -167,7 +167,7 @@ pub async fn factory_list(
 }
 
 /// One order routed to the caller's factory.
-#[utoipa::path(get, path = "/v1/factory/orders/{id}", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_factory_order", path = "/v1/factory/orders/{id}", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem)))]
 pub async fn factory_get(
     State(state): State<AppState>,
@@ -180,7 +180,7 @@ pub async fn factory_get(
 }
 
 /// Move an order routed to the caller's factory to its next production state.
-#[utoipa::path(post, path = "/v1/factory/orders/{id}/state", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "move_factory_order", path = "/v1/factory/orders/{id}/state", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = StateChange, responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn factory_move(
     State(state): State<AppState>,
@@ -207,7 +207,7 @@ pub async fn factory_move(
 }
 
 /// The fabrics orders may name, with the roll facts marker planning uses.
-#[utoipa::path(get, path = "/v1/fabrics", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_fabrics", path = "/v1/fabrics", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Vec<Fabric>), (status = 401, body = Problem)))]
 pub async fn fabrics(State(state): State<AppState>) -> Json<Vec<Fabric>> {
     Json(state.config.fabrics.iter().cloned().collect())

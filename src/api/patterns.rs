@@ -69,7 +69,7 @@ fn sizes_schema() -> Array {
 }
 
 /// Draft a garment for one body (or grade it over GB/T 1335 sizes) and return the cut file.
-#[utoipa::path(post, path = "/v1/patterns", tag = "patterns", security(("bearer" = [])), request_body = PatternRequest,
+#[utoipa::path(post, operation_id = "create_pattern", path = "/v1/patterns", tag = "patterns", security(("bearer" = [])), request_body = PatternRequest,
     responses((status = 200, description = "the file (Content-Type by format, Content-Disposition names it)",
             content(("image/svg+xml"), ("application/pdf"), ("image/vnd.dxf"), ("application/vnd.hp-hpgl"), ("application/json"))),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -141,7 +141,7 @@ pub async fn create(
 }
 
 /// Every garment that can be drafted: pieces, required measurements, options with ranges.
-#[utoipa::path(get, path = "/v1/garments", tag = "patterns", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_garments", path = "/v1/garments", tag = "patterns", security(("bearer" = [])),
     responses((status = 200, description = "JSON array of garments: name, title, pieces, measurements, options {name, default, min, max, doc}, sex, sized_by"),
         (status = 401, body = Problem)))]
 pub async fn garments() -> Json<&'static [GarmentInfo]> {

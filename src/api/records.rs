@@ -22,7 +22,7 @@ pub struct ListQuery {
 }
 
 /// Save a customer's measurement set.
-#[utoipa::path(post, path = "/v1/measurement-records", tag = "measurements", request_body = NewMeasurementRecord,
+#[utoipa::path(post, operation_id = "create_measurement_record", path = "/v1/measurement-records", tag = "measurements", request_body = NewMeasurementRecord,
     security(("bearer" = [])),
     responses((status = 201, body = MeasurementRecord), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
@@ -41,7 +41,7 @@ pub async fn create(
 }
 
 /// One of the caller's tenant's records.
-#[utoipa::path(get, path = "/v1/measurement-records/{id}", tag = "measurements", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_measurement_record", path = "/v1/measurement-records/{id}", tag = "measurements", security(("bearer" = [])),
     params(("id" = String, Path, description = "record id")),
     responses((status = 200, body = MeasurementRecord), (status = 404, body = Problem)))]
 pub async fn get(
@@ -53,7 +53,7 @@ pub async fn get(
 }
 
 /// The caller's tenant's records, newest first.
-#[utoipa::path(get, path = "/v1/measurement-records", tag = "measurements", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, operation_id = "list_measurement_records", path = "/v1/measurement-records", tag = "measurements", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = Vec<MeasurementRecord>), (status = 422, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -65,7 +65,7 @@ const CORNERS_PATTERN: &str = r"^\s*-?[0-9]+(\.[0-9]+)?(\s*,\s*-?[0-9]+(\.[0-9]+
 /// centres of chart patches 1, 6, 24, 19 as x,y pixels), optional `catalog` (CSV:
 /// brand,product,shade and hex or L,a,b; default the built-in catalog), optional `top` (1-50,
 /// default 5). With several faces the largest is used and `several_faces` is added to the warnings.
-#[utoipa::path(post, path = "/v1/shade-matches", tag = "shades", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_shade_match", path = "/v1/shade-matches", tag = "shades", security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data",
         description = "image; corners, catalog (CSV) and top optional"),
     responses((status = 200, body = Object, description = "ShadeReport: skin, correction, confidence, matches, matches_by_brand, blend, warnings, regions"),

@@ -15,7 +15,7 @@ use super::AppState;
 /// (`{"id","type":"order.state_changed","order_id","seq","from","to","actor","at"}`) with
 /// `Atelier-Signature: sha256=<hex HMAC-SHA256 of the body keyed with the secret>`, retried with
 /// backoff until it answers 2xx; receivers dedupe on `id`.
-#[utoipa::path(post, path = "/v1/webhooks", tag = "orders", security(("bearer" = [])), request_body = NewWebhook,
+#[utoipa::path(post, operation_id = "create_webhook", path = "/v1/webhooks", tag = "orders", security(("bearer" = [])), request_body = NewWebhook,
     responses((status = 201, body = Webhook), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -32,7 +32,7 @@ pub async fn create(
 }
 
 /// This shop's endpoints.
-#[utoipa::path(get, path = "/v1/webhooks", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_webhooks", path = "/v1/webhooks", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Vec<Webhook>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -42,7 +42,7 @@ pub async fn list(
 }
 
 /// Remove an endpoint and the events still waiting for it.
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "delete_webhook", path = "/v1/webhooks/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn remove(
     State(state): State<AppState>,
