@@ -27,6 +27,20 @@ async fn a_retry_never_creates_a_second_order() {
     let shop = t.key("shop-a", Role::Shop).await;
 
     problem(t.send(post_order(&shop, None, ORDER)).await, 400).await;
+    // HTTP lets a header carry bytes beyond ASCII; the key is refused, saying why.
+    let mut non_ascii = post_order(&shop, None, ORDER);
+    non_ascii.headers_mut().insert(
+        "idempotency-key",
+        axum::http::HeaderValue::from_bytes("订单-1".as_bytes()).unwrap(),
+    );
+    let refused = problem(t.send(non_ascii).await, 400).await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("visible ASCII"),
+        "{refused}"
+    );
     let first = t.send(post_order(&shop, Some("k-1"), ORDER)).await;
     assert_eq!(first.status(), 201);
     let first = json(first).await;

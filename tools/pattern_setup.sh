@@ -5,14 +5,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${PATTERN_EZDXF_VENV:-$root/target/venvs/ezdxf}"
-req="$root/tools/pattern_requirements.txt"
-stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    echo "pattern: ezdxf venv up to date at $venv"
-    exit 0
-fi
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-echo "$want" > "$stamp"
+bash "$root/tools/venv_setup.sh" "$venv" "$root/tools/pattern_requirements.txt"
 "$venv/bin/python" -c 'import ezdxf; print("pattern: ezdxf", ezdxf.__version__, "ready in '"$venv"'")'

@@ -1,4 +1,6 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document: generated from the handlers' annotations, completed by modifiers with
+//! what annotations cannot say (multipart parts, one-of-two bodies, the statuses answered before a
+//! handler runs) and, when served, with links between operations and this deployment's facts.
 
 use axum::extract::State;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};

@@ -45,7 +45,7 @@ fn limit(q: &OrderQuery) -> Result<i64, ApiError> {
 /// Place an order. The `Idempotency-Key` header is required: a retry with the same key and body
 /// returns the first order (200, `Idempotent-Replayed: true`) instead of creating a second.
 #[utoipa::path(post, operation_id = "create_order", path = "/v1/orders", tag = "orders", security(("bearer" = [])), request_body = NewOrder,
-    params(("Idempotency-Key" = String, Header, description = "client-chosen unique key for this order request", min_length = 1, max_length = 200)),
+    params(("Idempotency-Key" = String, Header, description = "client-chosen unique key for this order request (visible ASCII)", min_length = 1, max_length = 200, pattern = "^[ -~]+$")),
     responses((status = 201, body = Order), (status = 200, body = Order, description = "replay of an earlier request with this key"),
         (status = 400, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
@@ -56,9 +56,14 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let key = headers
         .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             ApiError::BadRequest("the Idempotency-Key header is required on POST /v1/orders".into())
+        })?
+        .to_str()
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "the Idempotency-Key header must be visible ASCII characters".into(),
+            )
         })?;
     let created = orders::create(
         &state.orders,

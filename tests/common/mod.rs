@@ -118,6 +118,12 @@ impl TestApp {
         self.app.clone().oneshot(req).await.expect("infallible")
     }
 
+    /// The OpenAPI document as `GET /openapi.json` serves it.
+    pub async fn openapi(&self) -> String {
+        let req = request("GET", "/openapi.json", None).body(Body::empty());
+        text(self.send(req.expect("request")).await).await
+    }
+
     /// Loads the real models into the app, as `serve` does at start-up.
     pub async fn load_models(&self) {
         let state = self.state.clone();
