@@ -104,13 +104,7 @@ const SIDE_OPENING: f64 = 200.0;
 const LAP_STEPS: usize = 24;
 
 fn draft(body: &Body, o: &Options) -> Result<Vec<Piece>, Error> {
-    let t = torso(&TorsoSpec {
-        chest: body.mm(Measure::ChestGirth)? + o.mm("chest_ease"),
-        neck: body.mm(Measure::NeckGirth)? + o.mm("collar_ease"),
-        shoulder_breadth: body.mm(Measure::ShoulderBreadth)? + o.mm("shoulder_ease"),
-        across_back: body.mm(Measure::AcrossBack)?,
-        hem_y: body.mm(Measure::BackWaistLength)? + o.mm("length_below_waist"),
-    })?;
+    let t = torso(&TorsoSpec::eased(body, o)?)?;
     let mirror = Affine::FLIP_X;
     let n = t.neck;
     let armpit = t.front_armhole.p3;

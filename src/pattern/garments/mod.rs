@@ -294,6 +294,20 @@ pub(crate) struct TorsoSpec {
     pub hem_y: f64,
 }
 
+impl TorsoSpec {
+    /// The body's torso with the ease options every torso garment takes: `chest_ease`,
+    /// `collar_ease`, `shoulder_ease` and `length_below_waist` (hem below the back waist).
+    pub fn eased(body: &Body, o: &Options) -> Result<TorsoSpec, Error> {
+        Ok(TorsoSpec {
+            chest: body.mm(Measure::ChestGirth)? + o.mm("chest_ease"),
+            neck: body.mm(Measure::NeckGirth)? + o.mm("collar_ease"),
+            shoulder_breadth: body.mm(Measure::ShoulderBreadth)? + o.mm("shoulder_ease"),
+            across_back: body.mm(Measure::AcrossBack)?,
+            hem_y: body.mm(Measure::BackWaistLength)? + o.mm("length_below_waist"),
+        })
+    }
+}
+
 /// Named points of the half torso shared by fronts, backs and yokes (origin: centre-back
 /// neck; x away from the centre line, y down).
 pub(crate) struct Torso {

@@ -129,13 +129,7 @@ const CUFF_OVERLAP: f64 = 20.0;
 const SLEEVE_PLEATS: f64 = 40.0;
 
 fn draft(body: &Body, o: &Options) -> Result<Vec<Piece>, Error> {
-    let t = torso(&TorsoSpec {
-        chest: body.mm(Measure::ChestGirth)? + o.mm("chest_ease"),
-        neck: body.mm(Measure::NeckGirth)? + o.mm("collar_ease"),
-        shoulder_breadth: body.mm(Measure::ShoulderBreadth)? + o.mm("shoulder_ease"),
-        across_back: body.mm(Measure::AcrossBack)?,
-        hem_y: body.mm(Measure::BackWaistLength)? + o.mm("length_below_waist"),
-    })?;
+    let t = torso(&TorsoSpec::eased(body, o)?)?;
     let yoke_y = o.mm("yoke_depth");
     let (back_upper, back_lower) =
         split_at_y(t.back_armhole, yoke_y).ok_or(Error::InvalidOption {

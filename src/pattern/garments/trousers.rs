@@ -113,8 +113,11 @@ fn front(f: &Frame) -> Result<Piece, Error> {
     let ext = f.hip / 16.0;
     let cf_waist = Point::new(hip_w - 10.0, 0.0);
     let side_waist = Point::new(cf_waist.x - (f.waist / 4.0 - 10.0), 0.0);
-    let crease = 0.5 * (hip_w + ext) - 5.0;
-    let (hem_half, knee_half) = (0.5 * (f.hem / 2.0 - 10.0), 0.5 * (f.hem / 2.0 + 10.0));
+    let leg = Leg {
+        crease: 0.5 * (hip_w + ext) - 5.0,
+        hem_half: 0.5 * (f.hem / 2.0 - 10.0),
+        knee_half: 0.5 * (f.hem / 2.0 + 10.0),
+    };
     let fork = Point::new(hip_w + ext, f.rise);
     let mut b = OutlineBuilder::new(side_waist);
     b.line("waist", cf_waist, allowance::SEAM)
@@ -129,34 +132,11 @@ fn front(f: &Frame) -> Result<Piece, Error> {
         .curve(
             "inseam",
             Point::new(fork.x - 0.4 * ext, f.rise + 30.0),
-            Point::new(crease + knee_half, f.knee_y - 100.0),
-            Point::new(crease + knee_half, f.knee_y),
-            allowance::SEAM,
-        )
-        .line(
-            "inseam",
-            Point::new(crease + hem_half, f.hem_y),
-            allowance::SEAM,
-        )
-        .corner(Corner::Square)
-        .line(
-            "hem",
-            Point::new(crease - hem_half, f.hem_y),
-            allowance::DEEP_HEM,
-        )
-        .corner(Corner::Square)
-        .line(
-            "side_seam",
-            Point::new(crease - knee_half, f.knee_y),
-            allowance::SEAM,
-        )
-        .curve(
-            "side_seam",
-            Point::new(crease - knee_half, f.knee_y - 150.0),
-            Point::new(0.0, f.rise),
-            Point::new(0.0, f.hip_y),
+            Point::new(leg.crease + leg.knee_half, f.knee_y - 100.0),
+            Point::new(leg.crease + leg.knee_half, f.knee_y),
             allowance::SEAM,
         );
+    leg.below_knee(&mut b, f);
     let side_top = CubicBez::new(
         Point::new(0.0, f.hip_y),
         Point::new(0.0, 0.5 * f.hip_y),
@@ -165,9 +145,7 @@ fn front(f: &Frame) -> Result<Piece, Error> {
     );
     b.cubic("side_seam", side_top, allowance::SEAM);
     let seams = b.close("waist", allowance::SEAM);
-    let mut p = Piece::new("front", 2, seams);
-    p.grain = kurbo::Line::new((crease, f.hip_y), (crease, f.hem_y - 100.0));
-    knee_notches(p, hem_half, knee_half, f)
+    leg.mark(Piece::new("front", 2, seams), f)
 }
 
 /// Back: side seam at x = 0 on the hip line, centre back raised and angled in by 2 cm.
@@ -179,8 +157,11 @@ fn back(f: &Frame) -> Result<Piece, Error> {
     // Side waist on y = 0, `waist_len` from the raised centre-back point.
     let dx = (waist_len * waist_len - 20.0 * 20.0).max(0.0).sqrt();
     let side_waist = Point::new(cb_waist.x - dx, 0.0);
-    let crease = 0.5 * (hip_w + ext) - 15.0;
-    let (hem_half, knee_half) = (0.5 * (f.hem / 2.0 + 10.0), 0.5 * (f.hem / 2.0 + 30.0));
+    let leg = Leg {
+        crease: 0.5 * (hip_w + ext) - 15.0,
+        hem_half: 0.5 * (f.hem / 2.0 + 10.0),
+        knee_half: 0.5 * (f.hem / 2.0 + 30.0),
+    };
     let fork = Point::new(hip_w + ext, f.rise + 10.0);
     let mut b = OutlineBuilder::new(side_waist);
     b.line("waist", cb_waist, allowance::SEAM)
@@ -195,11 +176,54 @@ fn back(f: &Frame) -> Result<Piece, Error> {
         .curve(
             "inseam",
             Point::new(fork.x - 0.5 * ext, f.rise + 40.0),
-            Point::new(crease + knee_half, f.knee_y - 100.0),
-            Point::new(crease + knee_half, f.knee_y),
+            Point::new(leg.crease + leg.knee_half, f.knee_y - 100.0),
+            Point::new(leg.crease + leg.knee_half, f.knee_y),
             allowance::SEAM,
-        )
-        .line(
+        );
+    leg.below_knee(&mut b, f);
+    b.curve(
+        "side_seam",
+        Point::new(0.0, 0.5 * f.hip_y),
+        Point::new(side_waist.x - 5.0, 0.3 * f.hip_y),
+        side_waist,
+        allowance::SEAM,
+    );
+    let seams = b.close("waist", allowance::SEAM);
+    let mut p = Piece::new("back", 2, seams);
+    let mid = side_waist.lerp(cb_waist, 0.5);
+    let along = (cb_waist - side_waist).normalize();
+    let down = kurbo::Vec2::new(-along.y, along.x);
+    let apex = mid + down * 120.0;
+    p.darts.push(Dart {
+        leg_a: mid - along * (BACK_DART / 2.0),
+        leg_b: mid + along * (BACK_DART / 2.0),
+        apex,
+    });
+    p.drill_holes.push(apex - down * 10.0);
+    leg.mark(p, f)
+}
+
+/// The leg below the knee line, which front and back share in shape: straight seams from the
+/// knee to a square hem, then the side seam curving up to the hip line at x = 0.
+#[derive(Clone, Copy)]
+struct Leg {
+    /// The crease (grain line) across the roll.
+    crease: f64,
+    /// Half the leg's width at the hem and at the knee line.
+    hem_half: f64,
+    knee_half: f64,
+}
+
+impl Leg {
+    /// Continues an outline that has reached the inseam at the knee line: down to the hem,
+    /// across it and up the side seam to the hip line.
+    fn below_knee(&self, b: &mut OutlineBuilder, f: &Frame) {
+        let Leg {
+            crease,
+            hem_half,
+            knee_half,
+        } = *self;
+        b.line(
             "inseam",
             Point::new(crease + hem_half, f.hem_y),
             allowance::SEAM,
@@ -222,36 +246,17 @@ fn back(f: &Frame) -> Result<Piece, Error> {
             Point::new(0.0, f.rise),
             Point::new(0.0, f.hip_y),
             allowance::SEAM,
-        )
-        .curve(
-            "side_seam",
-            Point::new(0.0, 0.5 * f.hip_y),
-            Point::new(side_waist.x - 5.0, 0.3 * f.hip_y),
-            side_waist,
-            allowance::SEAM,
         );
-    let seams = b.close("waist", allowance::SEAM);
-    let mut p = Piece::new("back", 2, seams);
-    let mid = side_waist.lerp(cb_waist, 0.5);
-    let along = (cb_waist - side_waist).normalize();
-    let down = kurbo::Vec2::new(-along.y, along.x);
-    let apex = mid + down * 120.0;
-    p.darts.push(Dart {
-        leg_a: mid - along * (BACK_DART / 2.0),
-        leg_b: mid + along * (BACK_DART / 2.0),
-        apex,
-    });
-    p.drill_holes.push(apex - down * 10.0);
-    p.grain = kurbo::Line::new((crease, f.hip_y), (crease, f.hem_y - 100.0));
-    knee_notches(p, hem_half, knee_half, f)
-}
+    }
 
-/// Notches at the knee line on both leg seams.
-fn knee_notches(p: Piece, hem_half: f64, knee_half: f64, f: &Frame) -> Result<Piece, Error> {
-    let below_knee = (f.hem_y - f.knee_y).hypot(hem_half - knee_half);
-    let inseam = p.seam_length("inseam")?;
-    p.notch("inseam", inseam - below_knee)?
-        .notch("side_seam", below_knee)
+    /// The grain line along the crease and notches at the knee line on both leg seams.
+    fn mark(&self, mut p: Piece, f: &Frame) -> Result<Piece, Error> {
+        p.grain = kurbo::Line::new((self.crease, f.hip_y), (self.crease, f.hem_y - 100.0));
+        let below_knee = (f.hem_y - f.knee_y).hypot(self.hem_half - self.knee_half);
+        let inseam = p.seam_length("inseam")?;
+        p.notch("inseam", inseam - below_knee)?
+            .notch("side_seam", below_knee)
+    }
 }
 
 #[cfg(test)]
