@@ -4,7 +4,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use atelier::store::{Backend, NewMeasurementRecord, Store};
+use atelier::orders::records::{self, NewMeasurementRecord};
+use atelier::store::{Backend, Store};
 use common::{store, Db};
 
 async fn exercise(store: &Store) {
@@ -58,21 +59,30 @@ async fn exercise(store: &Store) {
             ("stature".to_owned(), 176.5),
         ]),
     };
-    let r1 = store.insert_record(&a.id, &new("A-1", 96.5)).await.unwrap();
-    store
-        .insert_record(&a.id, &new("A-2", 101.0))
+    let r1 = records::save(store, &a.id, &new("A-1", 96.5))
         .await
         .unwrap();
-    store.insert_record(&b.id, &new("B-1", 88.0)).await.unwrap();
-    let got = store.record(&a.id, &r1.id).await.unwrap();
+    records::save(store, &a.id, &new("A-2", 101.0))
+        .await
+        .unwrap();
+    records::save(store, &b.id, &new("B-1", 88.0))
+        .await
+        .unwrap();
+    let got = records::get(store, &a.id, &r1.id).await.unwrap();
     assert_eq!(got.measurements["chest_girth"], 96.5);
     assert!(matches!(
-        store.record(&b.id, &r1.id).await,
-        Err(atelier::store::Error::NotFound(_))
+        records::get(store, &b.id, &r1.id).await,
+        Err(atelier::orders::Error::RecordNotFound)
     ));
-    assert_eq!(store.records(&a.id, 10).await.unwrap().len(), 2);
-    assert_eq!(store.records(&a.id, 1).await.unwrap().len(), 1);
-    let b_list = store.records(&b.id, 10).await.unwrap();
+    // A record that fails its checks is not saved.
+    let absurd = records::save(store, &a.id, &new("A-3", -4.0)).await;
+    assert!(
+        matches!(&absurd, Err(atelier::orders::Error::Invalid { field, .. }) if field == "measurements.chest_girth"),
+        "{absurd:?}"
+    );
+    assert_eq!(records::list(store, &a.id, 10).await.unwrap().len(), 2);
+    assert_eq!(records::list(store, &a.id, 1).await.unwrap().len(), 1);
+    let b_list = records::list(store, &b.id, 10).await.unwrap();
     assert_eq!(
         b_list
             .iter()

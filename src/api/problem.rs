@@ -199,6 +199,7 @@ impl From<crate::orders::Error> for ApiError {
         match e {
             E::Invalid { field, message } => Self::Invalid { field, message },
             E::NotFound => Self::NotFound("order".into()),
+            E::RecordNotFound => Self::NotFound("measurement record".into()),
             e @ E::IllegalTransition { .. } => Self::Conflict(e.to_string()),
             e @ E::KeyReused => Self::invalid("Idempotency-Key", e.to_string()),
             E::Store(s) => s.into(),

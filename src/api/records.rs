@@ -7,8 +7,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::auth::Principal;
-use crate::body::values;
-use crate::store::{MeasurementRecord, NewMeasurementRecord};
+use crate::orders::records::{self, MeasurementRecord, NewMeasurementRecord};
 
 use super::problem::{ApiError, Problem};
 use super::AppState;
@@ -30,8 +29,7 @@ pub async fn create(
     Extension(who): Extension<Principal>,
     Json(new): Json<NewMeasurementRecord>,
 ) -> Result<impl IntoResponse, ApiError> {
-    validate(&new)?;
-    let record = state.store.insert_record(&who.tenant_id, &new).await?;
+    let record = records::save(&state.store, &who.tenant_id, &new).await?;
     let location = format!("/v1/measurement-records/{}", record.id);
     Ok((
         StatusCode::CREATED,
@@ -49,7 +47,7 @@ pub async fn get(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<MeasurementRecord>, ApiError> {
-    Ok(Json(state.store.record(&who.tenant_id, &id).await?))
+    Ok(Json(records::get(&state.store, &who.tenant_id, &id).await?))
 }
 
 /// The caller's tenant's records, newest first.
@@ -64,23 +62,7 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 500"));
     }
-    Ok(Json(state.store.records(&who.tenant_id, limit).await?))
-}
-
-fn validate(new: &NewMeasurementRecord) -> Result<(), ApiError> {
-    for (field, value, max) in [
-        ("customer_ref", &new.customer_ref, 200),
-        ("source", &new.source, 50),
-    ] {
-        if value.trim().is_empty() || value.chars().count() > max {
-            return Err(ApiError::invalid(
-                field,
-                format!("must be 1-{max} characters"),
-            ));
-        }
-    }
-    values::check(&new.measurements).map_err(|e| match e.name {
-        Some(name) => ApiError::invalid(format!("measurements.{name}"), e.reason),
-        None => ApiError::invalid("measurements", e.reason),
-    })
+    Ok(Json(
+        records::list(&state.store, &who.tenant_id, limit).await?,
+    ))
 }

@@ -8,6 +8,7 @@ pub mod cutting;
 pub mod fabric;
 mod intake;
 pub mod markers;
+pub mod records;
 mod state;
 mod store;
 
@@ -36,6 +37,9 @@ pub enum Error {
     /// The order does not exist for this viewer.
     #[error("order not found")]
     NotFound,
+    /// The measurement record does not exist for this tenant.
+    #[error("measurement record not found")]
+    RecordNotFound,
     /// The transition is not allowed from the order's current state, or for this party.
     #[error("cannot move order from {from} to {to}")]
     IllegalTransition {

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::fabric::Catalog;
 use super::intake::Intake;
-use super::{cutting, invalid, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
+use super::{cutting, invalid, records, Error, Mover, NewOrder, Order, OrderEvent, OrderState};
 use crate::store::{get as column, new_id, now_ms, Backend, Store, TenantId};
 use crate::webhooks;
 
@@ -80,15 +80,15 @@ async fn accept(
     let store = intake.store();
     let (measurements, record_id) = match (&new.measurements, &new.measurement_record_id) {
         (Some(m), _) => (m.clone(), None),
-        (None, Some(id)) => match store.record(tenant, id).await {
+        (None, Some(id)) => match records::get(store, tenant, id).await {
             Ok(r) => (r.measurements, Some(r.id)),
-            Err(crate::store::Error::NotFound(_)) => {
+            Err(Error::RecordNotFound) => {
                 return Err(invalid(
                     "measurement_record_id",
                     "no such measurement record",
                 ))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         },
         (None, None) => {
             return Err(invalid(

@@ -6,11 +6,9 @@
 //! Every query on tenant data takes a [`TenantId`], so a handler cannot forget the tenant filter.
 
 mod keys;
-mod records;
 mod tenants;
 
 pub use keys::StoredKey;
-pub use records::{MeasurementRecord, NewMeasurementRecord};
 pub use tenants::Tenant;
 
 use std::path::Path;
