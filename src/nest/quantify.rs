@@ -6,7 +6,7 @@
 use std::f32::consts::PI;
 
 use jagua_rs::geometry::geo_traits::DistanceTo;
-use jagua_rs::geometry::primitives::{Circle, Point, Rect, SPolygon};
+use jagua_rs::geometry::primitives::{Circle, Rect, SPolygon};
 
 /// Share of the larger diameter below which penetration depth is smoothed, so that barely
 /// touching shapes still have a small positive, decreasing loss.
@@ -135,6 +135,7 @@ struct CircleFields {
 
 #[cfg(target_arch = "x86_64")]
 const CIRCLE_FIELDS: CircleFields = {
+    use jagua_rs::geometry::primitives::Point;
     use std::mem::{offset_of, size_of};
     let f = size_of::<f32>();
     assert!(size_of::<Circle>().is_multiple_of(f) && size_of::<Circle>() / f < 16);
