@@ -296,17 +296,15 @@ async fn bad_bodies_are_problems() {
     )
     .await;
     assert_eq!(doc["field"], "customer_ref");
-    let doc = problem(
-        t.send(
-            request("GET", "/v1/measurement-records?limit=0", Some(&shop))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert_eq!(doc["field"], "limit");
+    for uri in ["/v1/measurement-records?limit=0", "/v1/orders?limit=501"] {
+        let request = request("GET", uri, Some(&shop))
+            .body(Body::empty())
+            .unwrap();
+        let doc = problem(t.send(request).await, 422).await;
+        assert_eq!(doc["field"], "limit", "{uri}");
+        let detail = doc["detail"].as_str().unwrap_or("");
+        assert!(detail.contains("500"), "{doc}");
+    }
 
     let doc = problem(
         t.send(

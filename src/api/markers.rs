@@ -105,10 +105,7 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Query(q): Query<MarkerQuery>,
 ) -> Result<Json<Vec<Marker>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page_limit(q.limit, 100)?;
     Ok(Json(
         markers::markers(&state.store, &who.tenant_id, q.state, limit).await?,
     ))

@@ -293,3 +293,19 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
+
+/// Most rows one listing returns.
+const MAX_PAGE: i64 = 500;
+
+/// A listing's `limit` query parameter: `default` when absent, otherwise 1 to [`MAX_PAGE`].
+fn page_limit(requested: Option<i64>, default: i64) -> Result<i64, problem::ApiError> {
+    let limit = requested.unwrap_or(default);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(problem::ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ))
+    }
+}

@@ -34,14 +34,6 @@ fn actor(who: &Principal) -> String {
     format!("{}/{}", who.tenant_name, who.role)
 }
 
-fn limit(q: &OrderQuery) -> Result<i64, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
-    Ok(limit)
-}
-
 /// Place an order. The `Idempotency-Key` header is required: a retry with the same key and body
 /// returns the first order (200, `Idempotent-Replayed: true`) instead of creating a second.
 #[utoipa::path(post, operation_id = "create_order", path = "/v1/orders", tag = "orders", security(("bearer" = [])), request_body = NewOrder,
@@ -105,7 +97,7 @@ pub async fn list(
             &state.store,
             &Viewer::Shop(who.tenant_id),
             q.state,
-            limit(&q)?,
+            super::page_limit(q.limit, 100)?,
         )
         .await?,
     ))
@@ -165,7 +157,7 @@ pub async fn factory_list(
             &state.store,
             &Viewer::Factory(who.tenant_id),
             q.state,
-            limit(&q)?,
+            super::page_limit(q.limit, 100)?,
         )
         .await?,
     ))

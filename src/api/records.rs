@@ -58,10 +58,7 @@ pub async fn list(
     Extension(who): Extension<Principal>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<MeasurementRecord>>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page_limit(q.limit, 50)?;
     Ok(Json(
         records::list(&state.store, &who.tenant_id, limit).await?,
     ))
