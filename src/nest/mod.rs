@@ -7,12 +7,14 @@
 //! overlap-minimising guided local search with strip shrinking (after Egeblad et al. 2007,
 //! Umetani et al. 2009 and Gardeyn & Vanden Berghe's sparrow, 2025) on top of the jagua-rs
 //! collision-detection engine and returns the best feasible [`Layout`] found in the time limit.
+//! [`OverlapProbe`] is the fixed collision workload the nesting bench times.
 
 mod engine;
 mod error;
 pub mod esicup;
 mod layout;
 mod optimizer;
+mod probe;
 mod problem;
 mod quantify;
 mod search;
@@ -21,6 +23,7 @@ mod separate;
 pub use error::Error;
 pub use layout::{Layout, Placement};
 pub use optimizer::{nest, Options, Phase, Progress};
+pub use probe::OverlapProbe;
 pub use problem::{DefectZone, Piece, Point, Problem};
 
 #[cfg(test)]
