@@ -851,6 +851,21 @@ impl State {
         }
     }
 
+    /// jagua-rs' yes/no collision test of copy `i` at `pose`, its own placement excluded: the
+    /// reference [`super::OverlapProbe`] times [`State::evaluate`] against.
+    pub fn collides(&mut self, engine: &Engine, i: usize, pose: Pose) -> bool {
+        let own = self.haz_key(i);
+        let s = engine.copies[i].0;
+        let shape = &engine.shapes[s];
+        let buf = &mut self.bufs[s];
+        buf.transform_from(shape.item.shape_cd(), &pose.transformation(shape));
+        let cde = self.layout.cde();
+        match own {
+            Some(h) => cde.detect_poly_collision(buf, &h),
+            None => cde.detect_poly_collision(buf, &NoFilter),
+        }
+    }
+
     /// Hazard key of copy `i`, to exclude it from its own collision queries.
     pub fn own_key(&self, i: usize) -> Option<HazKey> {
         self.haz_key(i)

@@ -4,9 +4,6 @@
 //! evaluation must at least find what collides, so the ratio of the two says what quantifying
 //! the overlap costs on top of detecting it.
 
-use jagua_rs::collision_detection::hazards::HazKey;
-use jagua_rs::geometry::geo_traits::TransformableFrom;
-use jagua_rs::geometry::primitives::SPolygon;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
@@ -23,8 +20,6 @@ pub struct OverlapProbe {
     engine: Engine,
     state: State,
     poses: Vec<(usize, Pose)>,
-    /// One scratch shape per piece kind for the reference test.
-    scratch: Vec<SPolygon>,
 }
 
 impl OverlapProbe {
@@ -62,16 +57,10 @@ impl OverlapProbe {
             })
             .collect();
         let state = State::new(&engine, marker, length)?;
-        let scratch = engine
-            .shapes
-            .iter()
-            .map(|s| s.item.shape_cd().as_ref().clone())
-            .collect();
         Ok(OverlapProbe {
             engine,
             state,
             poses: probes,
-            scratch,
         })
     }
 
@@ -85,32 +74,16 @@ impl OverlapProbe {
         (0..self.poses.len()).filter(|&k| self.collides(k)).count()
     }
 
-    fn own(&self, copy: usize) -> Option<HazKey> {
-        self.state.own_key(copy)
-    }
-
     fn loss(&mut self, k: usize) -> f32 {
         let (copy, pose) = self.poses[k];
-        let own = self.own(copy);
+        let own = self.state.own_key(copy);
         self.state
             .evaluate(&self.engine, copy, pose, f32::INFINITY, own)
     }
 
     fn collides(&mut self, k: usize) -> bool {
         let (copy, pose) = self.poses[k];
-        let own = self.own(copy);
-        let s = self.engine.copies[copy].0;
-        let shape = &self.engine.shapes[s];
-        let buf = &mut self.scratch[s];
-        buf.transform_from(shape.item.shape_cd(), &pose.transformation(shape));
-        let cde = self.state.layout.cde();
-        match own {
-            Some(h) => cde.detect_poly_collision(buf, &h),
-            None => cde.detect_poly_collision(
-                buf,
-                &jagua_rs::collision_detection::hazards::filter::NoFilter,
-            ),
-        }
+        self.state.collides(&self.engine, copy, pose)
     }
 }
 
