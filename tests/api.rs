@@ -693,8 +693,13 @@ async fn openapi_describes_every_route() {
     assert!(fabrics.contains(&"poplin-white".into()), "{fabrics:?}");
     let plan = &doc["components"]["schemas"]["PlanRequest"]["properties"];
     assert_eq!(plan["fabric"]["enum"], serde_json::json!(fabrics));
-    // The request timeout less the plan's 5 s overhead.
-    assert_eq!(plan["time_limit_secs"]["maximum"], 60.0);
+    // Any plan's limit, and for one answered in the request, the request timeout less the
+    // plan's 5 s overhead.
+    assert_eq!(plan["time_limit_secs"]["maximum"], 600.0);
+    let said = plan["time_limit_secs"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(said.contains("At most 60 s here"), "{said}");
     let estimate = &doc["components"]["schemas"]["EstimateRequest"]["properties"];
     assert_eq!(
         estimate["values"]["additionalProperties"]["exclusiveMinimum"],

@@ -1,6 +1,7 @@
 //! The server killed (SIGKILL, no chance to clean up) right after it acknowledged orders and in
-//! the middle of planning a marker: after a restart every acknowledged order is there once, a
-//! retried request finds it, and the interrupted plan left nothing behind.
+//! the middle of planning a marker, in a request and in the background: after a restart every
+//! acknowledged order is there once, a retried request finds it, and the interrupted plans left
+//! nothing behind (the background one reads as interrupted).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -182,6 +183,51 @@ fn no_acknowledged_order_is_lost_or_doubled_by_a_crash() {
             "only `received`: {events}"
         );
     }
+    // Killed while a background plan nests: after the restart the plan reads as interrupted
+    // once its heartbeat is overdue, and it left no marker and moved no order.
+    let async_headers = format!("{}Prefer: respond-async\r\n", bearer(&factory));
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/factory/markers",
+        &async_headers,
+        Some(plan),
+    )
+    .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let location = format!("/v1/factory/plans/{}", value(&body)["id"].as_str().unwrap());
+    let plan_state = |port: u16| {
+        let (_, body) = http(port, "GET", &location, &bearer(&factory), None).unwrap();
+        value(&body)["state"].as_str().unwrap().to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while plan_state(port) != "running" {
+        assert!(Instant::now() < deadline, "the background plan never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill_hard(server);
+    let (server, port) = start(&db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match plan_state(port).as_str() {
+            "interrupted" => break,
+            "queued" | "running" => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the plan never read as interrupted"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => panic!("a killed plan ended {other}"),
+        }
+    }
+    let (_, body) = http(port, "GET", "/v1/factory/markers", &bearer(&factory), None).unwrap();
+    assert_eq!(
+        value(&body),
+        serde_json::json!([]),
+        "no marker from the killed plan"
+    );
+
     // Planned again from scratch: all three orders, once.
     let (status, body) = http(
         port,

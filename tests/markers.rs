@@ -117,6 +117,36 @@ fn violations(pieces: &[(String, Polygon<f64>)], width: f64, length: f64, gap: f
     out
 }
 
+/// A second app on `t`'s database whose catalog has a poplin roll of 400 mm, narrower than a
+/// shirt's back; the catalog lives as long as the returned folder.
+fn narrow_roll(t: &TestApp) -> (axum::Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fabrics.csv");
+    std::fs::write(
+        &csv,
+        "id,name,roll_width_mm,rotations,min_gap_mm\npoplin-white,Poplin,400,\"0,180\",3\n",
+    )
+    .unwrap();
+    let narrow = api::router(AppState::new(
+        t.state.store.clone(),
+        config(&[("ATELIER_FABRICS", csv.to_str().unwrap())]),
+    ));
+    (narrow, dir)
+}
+
+/// Two service instances (two app states with their own pools) on one fresh PostgreSQL schema,
+/// the first's store and a shop key; `None` when PostgreSQL is switched off.
+async fn two_servers() -> Option<(atelier::store::Store, axum::Router, axum::Router, String)> {
+    let (first, second) = common::postgres_pair().await?;
+    let a = api::router(AppState::new(first.clone(), config(&[])));
+    let b = api::router(AppState::new(second, config(&[])));
+    let shop = auth::issue_key(&first, "shop-a", Role::Shop)
+        .await
+        .unwrap()
+        .key;
+    Some((first, a, b, shop))
+}
+
 async fn states(app: &axum::Router, shop: &str, ids: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for id in ids {
@@ -491,17 +521,7 @@ async fn bad_plans_are_problems_naming_the_field() {
     );
 
     // The catalog changed after the order was accepted: its roll is now too narrow.
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fabrics.csv");
-    std::fs::write(
-        &csv,
-        "id,name,roll_width_mm,rotations,min_gap_mm\npoplin-white,Poplin,400,\"0,180\",3\n",
-    )
-    .unwrap();
-    let narrow = api::router(AppState::new(
-        t.state.store.clone(),
-        config(&[("ATELIER_FABRICS", csv.to_str().unwrap())]),
-    ));
+    let (narrow, _catalog) = narrow_roll(&t);
     let doc = problem(
         send(
             &narrow,
@@ -578,7 +598,7 @@ async fn a_plan_is_stored_whole_or_not_at_all() {
     let batch = markers::gather(store, &t.state.config.fabrics, &factory, &request)
         .await
         .unwrap();
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch))
+    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
         .await
         .unwrap()
         .unwrap();
@@ -610,7 +630,7 @@ async fn a_plan_is_stored_whole_or_not_at_all() {
         .await
         .unwrap();
     assert_eq!(batch.orders.len(), 1);
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch))
+    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
         .await
         .unwrap()
         .unwrap();
@@ -637,15 +657,9 @@ async fn a_plan_is_stored_whole_or_not_at_all() {
 /// moves to cutting once.
 #[tokio::test]
 async fn one_claim_wins_across_two_servers_on_postgres() {
-    let Some((first, second)) = common::postgres_pair().await else {
+    let Some((first, a, b, shop)) = two_servers().await else {
         return;
     };
-    let a = api::router(AppState::new(first.clone(), config(&[])));
-    let b = api::router(AppState::new(second, config(&[])));
-    let shop = auth::issue_key(&first, "shop-a", Role::Shop)
-        .await
-        .unwrap()
-        .key;
     let mut workers = Vec::new();
     for _ in 0..8 {
         workers.push(
@@ -761,7 +775,7 @@ async fn concurrent_plans_make_one_marker_on_postgres() {
     let batch = markers::gather(&first, &a.config.fabrics, &factory, &request)
         .await
         .unwrap();
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch))
+    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
         .await
         .unwrap()
         .unwrap();
@@ -873,4 +887,212 @@ async fn markers_avoid_defects_in_the_roll() {
     .await;
     assert_eq!(svg.matches(r#"class="defect""#).count(), 1, "{svg}");
     assert!(svg.contains("M200.00,400.00"), "the flaw's outline");
+}
+
+fn post_async(uri: &str, key: &str, body: String) -> axum::http::Request<Body> {
+    let mut req = post(uri, key, body);
+    req.headers_mut()
+        .insert("prefer", "respond-async, wait=5".parse().unwrap());
+    req
+}
+
+/// Polls a plan until it has ended, returning every state seen and the last view.
+async fn follow(
+    app: &axum::Router,
+    key: &str,
+    location: &str,
+) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut seen = Vec::new();
+    for _ in 0..600 {
+        let resp = send(app, get(location, key)).await;
+        assert_eq!(resp.status(), 200);
+        let plan = json(resp).await;
+        if ["done", "failed", "interrupted"].contains(&plan["state"].as_str().unwrap()) {
+            return (seen, plan);
+        }
+        seen.push(plan);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the plan at {location} did not end in a minute: {:?}",
+        seen.last()
+    );
+}
+
+/// With `Prefer: respond-async` a plan runs in the background for longer than a request may
+/// wait: 202 with the queued plan at once, then running with the best marker so far, then done
+/// with the stored marker. Only its factory sees it. A plan that cannot be nested ends failed,
+/// carrying the problem a plan answered in the request would have been, and touches no order.
+#[tokio::test]
+async fn plans_run_in_the_background_and_report_progress() {
+    // A 6 s request timeout leaves a plan answered in the request 1 s.
+    let t = TestApp::new(&[("ATELIER_REQUEST_TIMEOUT_SECS", "6")]).await;
+    let factory = t.key("factory-a", Role::Factory).await;
+    let other_factory = t.key("factory-b", Role::Factory).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    let mut ids = vec![
+        place(
+            &t.app,
+            &shop,
+            "1",
+            order_body("shirt", "poplin-white", 2, "factory-a"),
+        )
+        .await,
+        place(
+            &t.app,
+            &shop,
+            "2",
+            order_body("trousers", "poplin-white", 1, "factory-a"),
+        )
+        .await,
+    ];
+    ids.sort_unstable();
+    let body = r#"{"fabric":"poplin-white","time_limit_secs":5}"#;
+    let doc = problem(
+        send(&t.app, post("/v1/factory/markers", &factory, body.into())).await,
+        422,
+    )
+    .await;
+    assert_eq!(doc["field"], "time_limit_secs");
+    assert!(
+        doc["detail"].as_str().unwrap().contains("respond-async"),
+        "{doc}"
+    );
+
+    let resp = send(
+        &t.app,
+        post_async("/v1/factory/markers", &factory, body.into()),
+    )
+    .await;
+    assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    assert_eq!(resp.headers()["preference-applied"], "respond-async");
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let accepted = json(resp).await;
+    let id = accepted["id"].as_str().unwrap();
+    assert_eq!(location, format!("/v1/factory/plans/{id}"));
+    assert!(
+        ["queued", "running"].contains(&accepted["state"].as_str().unwrap()),
+        "{accepted}"
+    );
+    assert_eq!(accepted["time_limit_secs"], 5.0);
+    let mut planned: Vec<&str> = accepted["order_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    planned.sort_unstable();
+    assert_eq!(planned, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    problem(send(&t.app, get(&location, &other_factory)).await, 404).await;
+
+    let (seen, done) = follow(&t.app, &factory, &location).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert!(
+        seen.iter().any(|p| p["state"] == "running" && p["best_density"].as_f64().is_some_and(|d| d > 0.0)),
+        "no progress was reported while the plan ran: {seen:?}"
+    );
+    let marker_id = done["marker_id"].as_str().unwrap();
+    let marker = json(
+        send(
+            &t.app,
+            get(&format!("/v1/factory/markers/{marker_id}"), &factory),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(done["best_density"], marker["density"]);
+    assert_eq!(done["best_length_mm"], marker["length_mm"]);
+    assert!(done["elapsed_secs"].as_f64().unwrap() > 1.0, "{done}");
+    assert_eq!(states(&t.app, &shop, &ids).await, ["planned", "planned"]);
+    let listed = json(send(&t.app, get("/v1/factory/plans", &factory)).await).await;
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(
+        json(send(&t.app, get("/v1/factory/plans", &other_factory)).await).await,
+        serde_json::json!([])
+    );
+
+    // The catalog's roll is now narrower than a shirt's back.
+    let third = place(
+        &t.app,
+        &shop,
+        "3",
+        order_body("shirt", "poplin-white", 1, "factory-a"),
+    )
+    .await;
+    let (narrow, _catalog) = narrow_roll(&t);
+    let resp = send(
+        &narrow,
+        post_async("/v1/factory/markers", &factory, body.into()),
+    )
+    .await;
+    assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let (_, failed) = follow(&narrow, &factory, &location).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["error"]["status"], 422);
+    assert_eq!(failed["error"]["field"], "fabric");
+    assert!(failed["marker_id"].is_null());
+    assert_eq!(states(&t.app, &shop, &[third]).await, ["received"]);
+
+    // An unknown fabric is still answered in the request.
+    let doc = problem(
+        send(
+            &t.app,
+            post_async(
+                "/v1/factory/markers",
+                &factory,
+                r#"{"fabric":"tweed"}"#.into(),
+            ),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(doc["field"], "fabric");
+}
+
+/// A background plan started on one instance is followed, and its marker claimed, through
+/// another on the same PostgreSQL: the plan's row is all either instance needs.
+#[tokio::test]
+async fn a_background_plan_is_followed_from_another_server_on_postgres() {
+    let Some((first, a, b, shop)) = two_servers().await else {
+        return;
+    };
+    let factory = auth::issue_key(&first, "factory-a", Role::Factory)
+        .await
+        .unwrap()
+        .key;
+    let order = place(
+        &a,
+        &shop,
+        "1",
+        order_body("trousers", "poplin-white", 1, "factory-a"),
+    )
+    .await;
+    let resp = send(
+        &a,
+        post_async(
+            "/v1/factory/markers",
+            &factory,
+            r#"{"fabric":"poplin-white","time_limit_secs":3}"#.into(),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let (seen, done) = follow(&b, &factory, &location).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert!(seen.iter().any(|p| p["state"] == "running"), "{seen:?}");
+    let marker_id = done["marker_id"].as_str().unwrap();
+    let resp = send(
+        &b,
+        post(
+            &format!("/v1/factory/markers/{marker_id}/claim"),
+            &factory,
+            String::new(),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", text(resp).await);
+    assert_eq!(states(&b, &shop, &[order]).await, ["cutting"]);
 }

@@ -263,7 +263,7 @@ async fn a_rolled_back_change_is_never_told() {
     let batch = markers::gather(store, &t.state.config.fabrics, &factory, &request)
         .await
         .unwrap();
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch))
+    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
         .await
         .unwrap()
         .unwrap();

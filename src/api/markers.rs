@@ -2,16 +2,17 @@
 //! download its cut file.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
 use crate::auth::Principal;
-use crate::orders::markers::{self, Marker, MarkerState, PlanOutcome, PlanRequest};
+use crate::orders::markers::{self, Batch, Marker, MarkerState, PlanOutcome, PlanRequest};
 use crate::pattern::Format;
 
 use super::inference;
+use super::plans::{self, PlanView};
 use super::problem::{ApiError, Problem};
 use super::AppState;
 
@@ -43,6 +44,18 @@ pub(super) fn plan_budget_secs(state: &AppState) -> f64 {
     state.config.request_timeout.as_secs_f64() - PLAN_OVERHEAD_SECS
 }
 
+/// Checks a plan request and reads its orders, to nest on this deployment's search threads.
+pub(super) async fn gather(
+    state: &AppState,
+    who: &Principal,
+    request: &PlanRequest,
+) -> Result<Batch, ApiError> {
+    let mut batch =
+        markers::gather(&state.store, &state.config.fabrics, &who.tenant_id, request).await?;
+    batch.workers = state.config.nest_workers;
+    Ok(batch)
+}
+
 fn actor(who: &Principal) -> String {
     format!("{}/{}", who.tenant_name, who.role)
 }
@@ -50,16 +63,26 @@ fn actor(who: &Principal) -> String {
 /// Plan a cutting marker: nest the pieces of this factory's received and patterned orders on one
 /// fabric (all of them, earliest due first, or the `order_ids` given) and move those orders to
 /// `planned`, all or nothing. Runs for `time_limit_secs` (default 10 s, and at most the request
-/// timeout less 5 s).
+/// timeout less 5 s). With `Prefer: respond-async` the plan runs in the background instead (up to
+/// 600 s): the answer is 202 with the plan, to follow at `/v1/factory/plans/{id}`.
 #[utoipa::path(post, operation_id = "plan_marker", path = "/v1/factory/markers", tag = "factory", security(("bearer" = [])), request_body = PlanRequest,
+    params(("Prefer" = Option<String>, Header, description = "`respond-async`: plan in the background and answer 202 at once (RFC 7240)")),
     responses((status = 201, body = PlanOutcome, description = "the stored marker, and orders left out because they no longer draft"),
+        (status = 202, body = PlanView, description = "with `Prefer: respond-async`: the plan, queued; `Location` names it",
+            headers(("Location" = String, description = "the plan"), ("Preference-Applied" = String, description = "respond-async"))),
         (status = 409, body = Problem, description = "an order changed while the marker was planned, or is already planned"),
-        (status = 422, body = Problem, description = "unknown fabric, bad time limit, order not waiting on this fabric, piece wider than the roll")))]
+        (status = 422, body = Problem, description = "unknown fabric, bad time limit, order not waiting on this fabric, piece wider than the roll"),
+        (status = 503, body = Problem, description = "with `Prefer: respond-async`: this instance's plans are full; retry after `Retry-After`")))]
 pub async fn plan(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
+    headers: HeaderMap,
     Json(mut request): Json<PlanRequest>,
 ) -> Result<Response, ApiError> {
+    if plans::prefers_async(&headers) {
+        let actor = actor(&who);
+        return plans::start(state, &who, actor, request).await;
+    }
     let budget = plan_budget_secs(&state);
     let limit = *request
         .time_limit_secs
@@ -68,20 +91,13 @@ pub async fn plan(
         return Err(ApiError::invalid(
             "time_limit_secs",
             format!(
-                "{limit} s does not finish within the request timeout (ATELIER_REQUEST_TIMEOUT_SECS); at most {budget} s"
+                "{limit} s does not finish within the request timeout (ATELIER_REQUEST_TIMEOUT_SECS); at most {budget} s, or ask with `Prefer: respond-async`"
             ),
         ));
     }
-    let mut batch = markers::gather(
-        &state.store,
-        &state.config.fabrics,
-        &who.tenant_id,
-        &request,
-    )
-    .await?;
-    batch.workers = state.config.nest_workers;
+    let batch = gather(&state, &who, &request).await?;
     let planned = inference::blocking(&state, move || {
-        markers::lay_out(&batch).map_err(ApiError::from)
+        markers::lay_out(&batch, |_| {}).map_err(ApiError::from)
     })
     .await?;
     let marker = markers::record(&state.store, &who.tenant_id, &actor(&who), &planned).await?;

@@ -11,6 +11,7 @@ pub mod metrics;
 mod openapi;
 mod orders;
 mod patterns;
+mod plans;
 pub mod problem;
 mod records;
 mod shades;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub(crate) heavy_tasks: Arc<tokio::sync::Semaphore>,
     /// Requests waiting for a heavy-task slot.
     pub(crate) heavy_waiting: Arc<std::sync::atomic::AtomicUsize>,
+    /// Marker plans running in the background on this instance, see [`plans`].
+    pub(crate) plan_lane: plans::PlanLane,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
         Self {
             heavy_tasks,
             heavy_waiting: Arc::default(),
+            plan_lane: plans::PlanLane::new(),
             orders: crate::orders::Intake::new(store.clone()),
             store,
             config: Arc::new(config),
@@ -214,7 +218,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             )
             .route("/v1/factory/markers/{id}", get(markers::get))
             .route("/v1/factory/markers/{id}/claim", post(markers::claim))
-            .route("/v1/factory/markers/{id}/cut-file", get(markers::cut_file)),
+            .route("/v1/factory/markers/{id}/cut-file", get(markers::cut_file))
+            .route("/v1/factory/plans", get(plans::list))
+            .route("/v1/factory/plans/{id}", get(plans::get)),
     );
     let admins = guarded(
         &state,

@@ -10,8 +10,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, health, markers, measurements, orders, patterns, problem, records, shades, webhooks,
-    AppState,
+    admin, health, markers, measurements, orders, patterns, plans, problem, records, shades,
+    webhooks, AppState,
 };
 
 /// The service's OpenAPI description, served at `/openapi.json`.
@@ -25,6 +25,7 @@ use super::{
         orders::create, orders::list, orders::get, orders::events, orders::cancel,
         orders::factory_list, orders::factory_get, orders::factory_move, orders::fabrics,
         markers::plan, markers::list, markers::get, markers::claim, markers::cut_file,
+        plans::get, plans::list,
         webhooks::create, webhooks::list, webhooks::remove,
         measurements::estimate, measurements::measure, shades::create,
         patterns::create, patterns::garments,
@@ -268,9 +269,14 @@ pub async fn openapi_json(State(state): State<AppState>) -> axum::Json<serde_jso
     if let Some(limit) =
         doc.pointer_mut("/components/schemas/PlanRequest/properties/time_limit_secs")
     {
-        let max =
+        // The schema's maximum is any plan's (a background one); a plan answered in the request
+        // must also end within this deployment's request timeout.
+        let budget =
             markers::plan_budget_secs(&state).min(crate::orders::markers::MAX_TIME_LIMIT_SECS);
-        limit["maximum"] = serde_json::json!(max);
+        limit["description"] = serde_json::json!(format!(
+            "Seconds the nesting search may take (default 10); the best marker found by then is kept. \
+             At most {budget} s here for a plan answered in the request, 600 s with `Prefer: respond-async`."
+        ));
     }
     axum::Json(doc)
 }

@@ -205,6 +205,7 @@ impl From<crate::orders::Error> for ApiError {
             E::Store(s) => s.into(),
             E::Internal(m) => Self::Internal(m),
             E::MarkerNotFound => Self::NotFound("marker".into()),
+            E::PlanNotFound => Self::NotFound("marker plan".into()),
             E::Conflict(m) => Self::Conflict(m),
         }
     }
@@ -230,9 +231,15 @@ impl From<crate::auth::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (problem, retry_after) = match &self {
+impl ApiError {
+    /// The problem document this error answers with.
+    pub(crate) fn problem(&self) -> Problem {
+        self.parts().0
+    }
+
+    /// The problem document and, for 429 and 503, the seconds after which to retry.
+    fn parts(&self) -> (Problem, Option<u64>) {
+        match self {
             ApiError::BadRequest(m) => (Problem::new(StatusCode::BAD_REQUEST, m), None),
             ApiError::Unauthorized(e) => {
                 (Problem::new(StatusCode::UNAUTHORIZED, e.to_string()), None)
@@ -272,17 +279,23 @@ impl IntoResponse for ApiError {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, message),
                 Some(*retry_after_secs),
             ),
-            ApiError::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                (
-                    Problem::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the server failed to answer; the error is logged",
-                    ),
-                    None,
-                )
-            }
-        };
+            ApiError::Internal(_) => (
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server failed to answer; the error is logged",
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(m) = &self {
+            tracing::error!(error = %m, "internal error");
+        }
+        let (problem, retry_after) = self.parts();
         let mut resp = problem.into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut()

@@ -138,7 +138,7 @@ pub struct Batch {
 }
 
 /// An order left out of a marker, and why.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Skipped {
     /// Order id.
     pub order_id: String,
@@ -359,8 +359,9 @@ pub async fn gather(
 
 /// Step 2 of planning (CPU only, for `time_limit_secs`): drafts every order, nests all their
 /// pieces on the fabric's roll and returns the best marker found. Orders that no longer draft
-/// are left out and listed; a piece wider than the roll stops the plan, naming it.
-pub fn lay_out(batch: &Batch) -> Result<Planned, Error> {
+/// are left out and listed; a piece wider than the roll stops the plan, naming it. `progress`
+/// hears of the search as [`nest::nest`] reports it.
+pub fn lay_out(batch: &Batch, progress: impl FnMut(nest::Progress)) -> Result<Planned, Error> {
     let mut pieces: Vec<CutPiece> = Vec::new();
     let mut orders = Vec::new();
     let mut skipped = Vec::new();
@@ -402,7 +403,7 @@ pub fn lay_out(batch: &Batch) -> Result<Planned, Error> {
         seed: SEED,
         workers: batch.workers,
     };
-    let layout = nest::nest(&problem, &options, |_| {}).map_err(|e| match e {
+    let layout = nest::nest(&problem, &options, progress).map_err(|e| match e {
         nest::Error::InvalidTimeLimit(_) => invalid("time_limit_secs", e.to_string()),
         other => Error::Internal(format!("nesting: {other}")),
     })?;

@@ -8,6 +8,7 @@ pub mod cutting;
 pub mod fabric;
 mod intake;
 pub mod markers;
+pub mod plans;
 pub mod records;
 mod state;
 mod store;
@@ -57,6 +58,9 @@ pub enum Error {
     /// No marker with this id belongs to the factory.
     #[error("marker not found")]
     MarkerNotFound,
+    /// No marker plan with this id belongs to the factory.
+    #[error("marker plan not found")]
+    PlanNotFound,
     /// The request conflicts with what happened meanwhile (a marker already claimed, an order
     /// that moved while its marker was planned).
     #[error("{0}")]
