@@ -2,7 +2,9 @@
 -- search has got, and how it ended. The instance running a plan refreshes `heartbeat_at` every
 -- few seconds; a queued or running plan whose heartbeat stopped is reported interrupted (its
 -- instance stopped). A plan touches its orders only when it stores its marker, so the orders of
--- an interrupted plan are still waiting and can be planned again.
+-- an interrupted plan are still waiting and can be planned again. `stop_requested_at` is set when
+-- the factory asks the plan to end early and keep its best marker so far; the instance running
+-- it reads the request with its next heartbeat.
 CREATE TABLE marker_plans (
     id TEXT PRIMARY KEY,
     factory_tenant_id TEXT NOT NULL REFERENCES tenants(id),
@@ -15,6 +17,7 @@ CREATE TABLE marker_plans (
     best_density DOUBLE PRECISION,
     marker_id TEXT REFERENCES markers(id),
     outcome TEXT,
+    stop_requested_at BIGINT,
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL

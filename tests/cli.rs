@@ -311,6 +311,47 @@ fn measure_then_draft_then_nest_from_the_command_line() {
     );
 }
 
+/// Ctrl-C during a long `atelier nest` ends the search and still writes the best marker so far.
+#[test]
+fn an_interrupted_nest_writes_its_best_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout.json");
+    let started = Instant::now();
+    let child = atelier()
+        .args([
+            "nest",
+            "--instance",
+            &fixture("nest/shapes0.xml"),
+            "--time-limit",
+            "300",
+            "--workers",
+            "1",
+            "--out",
+        ])
+        .arg(&layout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the interrupt was not heeded"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&layout).unwrap()).unwrap();
+    assert!(doc["density"].as_f64().unwrap() > 0.4, "{doc}");
+}
+
 #[test]
 fn pose_and_face_print_json_in_pixels() {
     let out = atelier()

@@ -598,10 +598,11 @@ async fn a_plan_is_stored_whole_or_not_at_all() {
     let batch = markers::gather(store, &t.state.config.fabrics, &factory, &request)
         .await
         .unwrap();
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
-        .await
-        .unwrap()
-        .unwrap();
+    let planned =
+        tokio::task::spawn_blocking(move || markers::lay_out(&batch, &Default::default(), |_| {}))
+            .await
+            .unwrap()
+            .unwrap();
     // The shop cancels order b while the marker is being nested.
     orders::cancel(store, &shop_tenant, "shop-a/shop", &b)
         .await
@@ -630,10 +631,11 @@ async fn a_plan_is_stored_whole_or_not_at_all() {
         .await
         .unwrap();
     assert_eq!(batch.orders.len(), 1);
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
-        .await
-        .unwrap()
-        .unwrap();
+    let planned =
+        tokio::task::spawn_blocking(move || markers::lay_out(&batch, &Default::default(), |_| {}))
+            .await
+            .unwrap()
+            .unwrap();
     let first = markers::record(store, &factory, "f", &planned)
         .await
         .unwrap();
@@ -775,10 +777,11 @@ async fn concurrent_plans_make_one_marker_on_postgres() {
     let batch = markers::gather(&first, &a.config.fabrics, &factory, &request)
         .await
         .unwrap();
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
-        .await
-        .unwrap()
-        .unwrap();
+    let planned =
+        tokio::task::spawn_blocking(move || markers::lay_out(&batch, &Default::default(), |_| {}))
+            .await
+            .unwrap()
+            .unwrap();
     let (x, y) = tokio::join!(
         markers::record(&first, &factory, "one", &planned),
         markers::record(&second, &factory, "two", &planned)
@@ -889,11 +892,19 @@ async fn markers_avoid_defects_in_the_roll() {
     assert!(svg.contains("M200.00,400.00"), "the flaw's outline");
 }
 
-fn post_async(uri: &str, key: &str, body: String) -> axum::http::Request<Body> {
-    let mut req = post(uri, key, body);
+/// Asks for a marker plan in the background (`Prefer: respond-async`); the 202 answer.
+async fn plan_in_background(app: &axum::Router, key: &str, body: &str) -> axum::response::Response {
+    let mut req = post("/v1/factory/markers", key, body.to_owned());
     req.headers_mut()
         .insert("prefer", "respond-async, wait=5".parse().unwrap());
-    req
+    let resp = send(app, req).await;
+    assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    resp
+}
+
+/// Where to follow a background plan answered `resp`.
+fn plan_location(resp: &axum::response::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// Polls a plan until it has ended, returning every state seen and the last view.
@@ -959,14 +970,9 @@ async fn plans_run_in_the_background_and_report_progress() {
         "{doc}"
     );
 
-    let resp = send(
-        &t.app,
-        post_async("/v1/factory/markers", &factory, body.into()),
-    )
-    .await;
-    assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    let resp = plan_in_background(&t.app, &factory, body).await;
     assert_eq!(resp.headers()["preference-applied"], "respond-async");
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let location = plan_location(&resp);
     let accepted = json(resp).await;
     let id = accepted["id"].as_str().unwrap();
     assert_eq!(location, format!("/v1/factory/plans/{id}"));
@@ -1020,13 +1026,7 @@ async fn plans_run_in_the_background_and_report_progress() {
     )
     .await;
     let (narrow, _catalog) = narrow_roll(&t);
-    let resp = send(
-        &narrow,
-        post_async("/v1/factory/markers", &factory, body.into()),
-    )
-    .await;
-    assert_eq!(resp.status(), 202, "{}", text(resp).await);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let location = plan_location(&plan_in_background(&narrow, &factory, body).await);
     let (_, failed) = follow(&narrow, &factory, &location).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["error"]["status"], 422);
@@ -1035,19 +1035,14 @@ async fn plans_run_in_the_background_and_report_progress() {
     assert_eq!(states(&t.app, &shop, &[third]).await, ["received"]);
 
     // An unknown fabric is still answered in the request.
-    let doc = problem(
-        send(
-            &t.app,
-            post_async(
-                "/v1/factory/markers",
-                &factory,
-                r#"{"fabric":"tweed"}"#.into(),
-            ),
-        )
-        .await,
-        422,
-    )
-    .await;
+    let mut req = post(
+        "/v1/factory/markers",
+        &factory,
+        r#"{"fabric":"tweed"}"#.into(),
+    );
+    req.headers_mut()
+        .insert("prefer", "respond-async".parse().unwrap());
+    let doc = problem(send(&t.app, req).await, 422).await;
     assert_eq!(doc["field"], "fabric");
 }
 
@@ -1069,17 +1064,8 @@ async fn a_background_plan_is_followed_from_another_server_on_postgres() {
         order_body("trousers", "poplin-white", 1, "factory-a"),
     )
     .await;
-    let resp = send(
-        &a,
-        post_async(
-            "/v1/factory/markers",
-            &factory,
-            r#"{"fabric":"poplin-white","time_limit_secs":3}"#.into(),
-        ),
-    )
-    .await;
-    assert_eq!(resp.status(), 202, "{}", text(resp).await);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let body = r#"{"fabric":"poplin-white","time_limit_secs":3}"#;
+    let location = plan_location(&plan_in_background(&a, &factory, body).await);
     let (seen, done) = follow(&b, &factory, &location).await;
     assert_eq!(done["state"], "done", "{done}");
     assert!(seen.iter().any(|p| p["state"] == "running"), "{seen:?}");
@@ -1095,4 +1081,58 @@ async fn a_background_plan_is_followed_from_another_server_on_postgres() {
     .await;
     assert_eq!(resp.status(), 200, "{}", text(resp).await);
     assert_eq!(states(&b, &shop, &[order]).await, ["cutting"]);
+}
+
+/// A factory that has seen enough asks a long background plan to stop: it ends within a few
+/// heartbeats, storing the best marker it had, and a plan that has ended cannot be stopped.
+#[tokio::test]
+async fn a_background_plan_stops_early_with_its_best_marker() {
+    let t = TestApp::new(&[]).await;
+    let factory = t.key("factory-a", Role::Factory).await;
+    let other_factory = t.key("factory-b", Role::Factory).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    let order = place(
+        &t.app,
+        &shop,
+        "1",
+        order_body("shirt", "poplin-white", 1, "factory-a"),
+    )
+    .await;
+    let body = r#"{"fabric":"poplin-white","time_limit_secs":600}"#;
+    let location = plan_location(&plan_in_background(&t.app, &factory, body).await);
+    let started = std::time::Instant::now();
+    loop {
+        let plan = json(send(&t.app, get(&location, &factory)).await).await;
+        if plan["state"] == "running" && plan["best_density"].as_f64().is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no progress in a minute: {plan}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let stop = format!("{location}/stop");
+    problem(
+        send(&t.app, post(&stop, &other_factory, String::new())).await,
+        404,
+    )
+    .await;
+    let resp = send(&t.app, post(&stop, &factory, String::new())).await;
+    assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    assert_eq!(json(resp).await["stop_requested"], true);
+    let (_, done) = follow(&t.app, &factory, &location).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert!(
+        started.elapsed().as_secs() < 120,
+        "the stop was not heeded: {done}"
+    );
+    assert!(done["marker_id"].is_string());
+    assert_eq!(states(&t.app, &shop, &[order]).await, ["planned"]);
+    let doc = problem(
+        send(&t.app, post(&stop, &factory, String::new())).await,
+        409,
+    )
+    .await;
+    assert!(doc["detail"].as_str().unwrap().contains("done"), "{doc}");
 }

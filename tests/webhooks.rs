@@ -263,10 +263,11 @@ async fn a_rolled_back_change_is_never_told() {
     let batch = markers::gather(store, &t.state.config.fabrics, &factory, &request)
         .await
         .unwrap();
-    let planned = tokio::task::spawn_blocking(move || markers::lay_out(&batch, |_| {}))
-        .await
-        .unwrap()
-        .unwrap();
+    let planned =
+        tokio::task::spawn_blocking(move || markers::lay_out(&batch, &Default::default(), |_| {}))
+            .await
+            .unwrap()
+            .unwrap();
     orders::cancel(store, &shop_tenant, "shop-a/shop", &b)
         .await
         .unwrap();

@@ -97,7 +97,7 @@ pub async fn plan(
     }
     let batch = gather(&state, &who, &request).await?;
     let planned = inference::blocking(&state, move || {
-        markers::lay_out(&batch, |_| {}).map_err(ApiError::from)
+        markers::lay_out(&batch, &Default::default(), |_| {}).map_err(ApiError::from)
     })
     .await?;
     let marker = markers::record(&state.store, &who.tenant_id, &actor(&who), &planned).await?;

@@ -220,7 +220,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             .route("/v1/factory/markers/{id}/claim", post(markers::claim))
             .route("/v1/factory/markers/{id}/cut-file", get(markers::cut_file))
             .route("/v1/factory/plans", get(plans::list))
-            .route("/v1/factory/plans/{id}", get(plans::get)),
+            .route("/v1/factory/plans/{id}", get(plans::get))
+            .route("/v1/factory/plans/{id}/stop", post(plans::stop)),
     );
     let admins = guarded(
         &state,

@@ -25,7 +25,7 @@ use super::{
         orders::create, orders::list, orders::get, orders::events, orders::cancel,
         orders::factory_list, orders::factory_get, orders::factory_move, orders::fabrics,
         markers::plan, markers::list, markers::get, markers::claim, markers::cut_file,
-        plans::get, plans::list,
+        plans::get, plans::list, plans::stop,
         webhooks::create, webhooks::list, webhooks::remove,
         measurements::estimate, measurements::measure, shades::create,
         patterns::create, patterns::garments,

@@ -1,7 +1,7 @@
 //! Marker plans in the background: `POST /v1/factory/markers` with `Prefer: respond-async`
 //! (RFC 7240) answers 202 with the plan at once, and the factory follows it at
 //! `/v1/factory/plans/{id}`, so a search may run longer than one request may wait (up to the
-//! 600 s any plan may have).
+//! 600 s any plan may have), and may ask it to stop early and keep its best marker so far.
 //!
 //! Each instance nests one background plan at a time (on `ATELIER_NEST_WORKERS` threads, so the
 //! other requests keep their cores); a few more wait their turn, and beyond that a request is
@@ -149,6 +149,7 @@ pub(super) async fn start(
         factory: who.tenant_id.clone(),
         actor,
         id: plan.id.clone(),
+        stop: nest::Stop::new(),
     };
     tokio::spawn(job.run(batch, ticket));
     Ok((
@@ -172,6 +173,8 @@ struct Job {
     factory: TenantId,
     actor: String,
     id: String,
+    /// Given when the factory asks the plan to end early (heard with a heartbeat).
+    stop: nest::Stop,
 }
 
 impl Job {
@@ -210,6 +213,7 @@ impl Job {
         self.beat(PlanState::Running, None).await;
         let progress: Arc<Mutex<Option<nest::Progress>>> = Arc::default();
         let seen = progress.clone();
+        let stop = self.stop.clone();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // A thread of its own rather than tokio's blocking pool: the runtime waits for blocking
         // tasks when it shuts down, and a plan may have ten minutes left. This thread ends with
@@ -218,7 +222,7 @@ impl Job {
             .name("marker-plan".into())
             .spawn(move || {
                 let planned = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    markers::lay_out(&batch, |p| {
+                    markers::lay_out(&batch, &stop, |p| {
                         if let Ok(mut slot) = seen.lock() {
                             *slot = Some(p);
                         }
@@ -247,11 +251,14 @@ impl Job {
         Ok((marker, planned.skipped))
     }
 
-    /// A missed heartbeat is logged, not fatal: the next one may land, and only several missed
-    /// in a row make the plan read as interrupted.
+    /// Writes the plan's progress and passes on a stop the factory asked for. A missed heartbeat
+    /// is logged, not fatal: the next one may land, and only several missed in a row make the
+    /// plan read as interrupted.
     async fn beat(&self, state: PlanState, progress: Option<&nest::Progress>) {
-        if let Err(e) = plans::beat(&self.state.store, &self.id, state, progress).await {
-            tracing::warn!(plan = %self.id, error = %e, "marker plan heartbeat failed");
+        match plans::beat(&self.state.store, &self.id, state, progress).await {
+            Ok(true) => self.stop.request(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(plan = %self.id, error = %e, "marker plan heartbeat failed"),
         }
     }
 }
@@ -268,6 +275,21 @@ pub async fn get(
 ) -> Result<Json<PlanView>, ApiError> {
     let plan = plans::plan(&state.store, &who.tenant_id, &id).await?;
     Ok(Json(plan.into()))
+}
+
+/// Ask a queued or running marker plan to end early and store the best marker it has found so
+/// far (a queued one stores its first marker when its turn comes). Heard by the instance running
+/// it within a heartbeat (2 s); follow the plan until it is done.
+#[utoipa::path(post, operation_id = "stop_plan", path = "/v1/factory/plans/{id}/stop", tag = "factory", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = PlanView, description = "the plan, with `stop_requested`"), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "the plan has already ended")))]
+pub async fn stop(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let plan = plans::request_stop(&state.store, &who.tenant_id, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(PlanView::from(plan))).into_response())
 }
 
 /// This factory's marker plans, newest first.

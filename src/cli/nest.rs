@@ -14,7 +14,7 @@ pub struct NestArgs {
     /// ESICUP XML instance.
     #[arg(long)]
     instance: PathBuf,
-    /// Time budget in seconds; the best marker found by then is written.
+    /// Time budget in seconds; the best marker found by then is written (or at the first Ctrl-C).
     #[arg(long, default_value_t = 60.0)]
     time_limit: f64,
     /// Random seed.
@@ -41,7 +41,9 @@ pub fn run(args: NestArgs) -> Result<()> {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.enable_steady_tick(Duration::from_millis(250));
-    let layout = nest::nest(
+    let stop = nest::Stop::new();
+    stop_on_interrupt(stop.clone());
+    let layout = nest::nest_with_stop(
         &problem,
         &Options {
             time_limit: args.time_limit,
@@ -51,6 +53,7 @@ pub fn run(args: NestArgs) -> Result<()> {
                 .or_else(|| std::thread::available_parallelism().ok())
                 .map_or(1, |n| n.get()),
         },
+        &stop,
         |p| {
             let done = p.elapsed.as_secs_f64() / p.time_limit.as_secs_f64().max(1e-9);
             bar.set_position((done.min(1.0) * 1000.0) as u64);
@@ -74,4 +77,25 @@ pub fn run(args: NestArgs) -> Result<()> {
         layout.density * 100.0
     );
     Ok(())
+}
+
+/// The first Ctrl-C (SIGINT) ends the search early and the best marker so far is written as at
+/// the time limit; a second one ends the process at once.
+fn stop_on_interrupt(stop: nest::Stop) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.request();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
 }

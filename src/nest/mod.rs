@@ -6,7 +6,8 @@
 //! [`esicup::parse`] reads the ESICUP XML benchmark format into it. [`nest`] runs an anytime
 //! overlap-minimising guided local search with strip shrinking (after Egeblad et al. 2007,
 //! Umetani et al. 2009 and Gardeyn & Vanden Berghe's sparrow, 2025) on top of the jagua-rs
-//! collision-detection engine and returns the best feasible [`Layout`] found in the time limit.
+//! collision-detection engine and returns the best feasible [`Layout`] found in the time limit
+//! (or when asked to [`Stop`]).
 //! [`OverlapProbe`] is the fixed collision workload the nesting bench times.
 
 mod engine;
@@ -22,7 +23,7 @@ mod separate;
 
 pub use error::Error;
 pub use layout::{Layout, Placement};
-pub use optimizer::{nest, Options, Phase, Progress};
+pub use optimizer::{nest, nest_with_stop, Options, Phase, Progress, Stop};
 pub use probe::OverlapProbe;
 pub use problem::{DefectZone, Piece, Point, Problem};
 

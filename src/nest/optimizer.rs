@@ -6,6 +6,8 @@
 //! marker with smaller cuts. The best feasible marker is kept throughout. With several
 //! threads, every separation round runs on all of them (see [`super::separate`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jagua_rs::entities::Layout as JLayout;
@@ -38,6 +40,29 @@ impl Default for Options {
             seed: 0,
             workers: 1,
         }
+    }
+}
+
+/// Ends a running search early, as if its time limit had come: it returns its best marker so far.
+/// Clones share one signal, so one can be handed to whoever decides (a signal handler, another
+/// request) while the search holds another.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// A signal not yet given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the search to end; it does so after its current separation round.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the search was asked to end.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -112,6 +137,7 @@ struct Run<'a, F> {
     best: Option<(Vec<Pose>, f32)>,
     progress: F,
     last_report: Instant,
+    stop: Stop,
 }
 
 /// Nests the problem's pieces on its roll within `options.time_limit` seconds and returns the
@@ -126,11 +152,23 @@ pub fn nest(
     options: &Options,
     progress: impl FnMut(Progress),
 ) -> Result<Layout, Error> {
+    nest_with_stop(problem, options, &Stop::new(), progress)
+}
+
+/// [`nest`], ending early with the best marker so far once `stop` is requested. A stop before
+/// the first overlap-free marker exists waits for it (construction and its settling are quick).
+pub fn nest_with_stop(
+    problem: &Problem,
+    options: &Options,
+    stop: &Stop,
+    progress: impl FnMut(Progress),
+) -> Result<Layout, Error> {
     if !(options.time_limit.is_finite() && options.time_limit > 0.0) {
         return Err(Error::InvalidTimeLimit(options.time_limit));
     }
     let engine = Engine::new(problem)?;
     let mut run = Run::new(&engine, problem, options, progress);
+    run.stop = stop.clone();
     run.search()?;
     let (poses, _) = run.best.take().ok_or_else(|| Error::Engine {
         what: "the search".into(),
@@ -168,7 +206,13 @@ impl<'a, F: FnMut(Progress)> Run<'a, F> {
             best: None,
             progress,
             last_report: start,
+            stop: Stop::new(),
         }
+    }
+
+    /// Whether the search goes on until `until`: neither that time has come nor a stop was asked.
+    fn goes_on(&self, until: Instant) -> bool {
+        !self.stop.is_requested() && Instant::now() < until
     }
 
     /// Construction, then exploration and compression until the deadline.
@@ -192,6 +236,9 @@ impl<'a, F: FnMut(Progress)> Run<'a, F> {
     /// each failure, until it is feasible or time is up.
     fn settle(&mut self, state: &mut State) -> Result<(), Error> {
         self.record(state);
+        // A stop waits for the first feasible marker: set aside until there is one (an error
+        // ends the whole search, so it need not be put back then).
+        let stop = std::mem::take(&mut self.stop);
         while self.best.is_none() && Instant::now() < self.deadline {
             if self.separate(state, self.deadline)? {
                 self.record(state);
@@ -200,6 +247,7 @@ impl<'a, F: FnMut(Progress)> Run<'a, F> {
                 state.set_length(self.engine, length, length)?;
             }
         }
+        self.stop = stop;
         Ok(())
     }
 
@@ -347,10 +395,10 @@ impl<'a, F: FnMut(Progress)> Run<'a, F> {
             return Ok(true);
         }
         let mut strikes = 0;
-        while strikes < SEPARATE_STRIKES && Instant::now() < until {
+        while strikes < SEPARATE_STRIKES && self.goes_on(until) {
             let strike_start = state.tracker.total_loss();
             let mut stale = 0;
-            while stale < SEPARATE_ITERATIONS && Instant::now() < until {
+            while stale < SEPARATE_ITERATIONS && self.goes_on(until) {
                 self.crew.round(engine, state, &mut self.rng, until)?;
                 let loss = state.tracker.total_loss();
                 if loss <= 0.0 {
@@ -447,7 +495,7 @@ impl<'a, F: FnMut(Progress)> Run<'a, F> {
         self.phase = phase;
         self.report(true);
         let mut retries = 0;
-        while Instant::now() < until {
+        while self.goes_on(until) {
             let Some((poses, length)) = self.best.clone() else {
                 return Ok(());
             };

@@ -593,3 +593,40 @@ fn measure() {
         }
     }
 }
+
+/// A stop ends the search early with its best marker so far, well before a two-minute limit;
+/// one asked before the search even starts still gets the first overlap-free marker.
+#[test]
+fn a_stopped_search_returns_its_best_marker_so_far() {
+    let problem = rects_and_triangles("stopped", 6);
+    let options = Options {
+        time_limit: 120.0,
+        seed: 3,
+        workers: 1,
+    };
+    let started = std::time::Instant::now();
+    let stop = Stop::new();
+    stop.request();
+    let layout = nest_with_stop(&problem, &options, &stop, |_| {}).expect("nest");
+    let v = violations(&problem, &layout);
+    assert!(v.is_empty(), "{v:#?}");
+
+    let stop = Stop::new();
+    let asker = stop.clone();
+    let mut phases = Vec::new();
+    let layout = nest_with_stop(&problem, &options, &stop, |p| {
+        if p.phase == Phase::Explore {
+            asker.request();
+        }
+        phases.push(p.phase);
+    })
+    .expect("nest");
+    let v = violations(&problem, &layout);
+    assert!(v.is_empty(), "{v:#?}");
+    assert!(phases.contains(&Phase::Explore), "{phases:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the stop was not heeded: {:?}",
+        started.elapsed()
+    );
+}

@@ -360,8 +360,13 @@ pub async fn gather(
 /// Step 2 of planning (CPU only, for `time_limit_secs`): drafts every order, nests all their
 /// pieces on the fabric's roll and returns the best marker found. Orders that no longer draft
 /// are left out and listed; a piece wider than the roll stops the plan, naming it. `progress`
-/// hears of the search as [`nest::nest`] reports it.
-pub fn lay_out(batch: &Batch, progress: impl FnMut(nest::Progress)) -> Result<Planned, Error> {
+/// hears of the search as [`nest::nest`] reports it, and `stop` ends it early with the best
+/// marker so far.
+pub fn lay_out(
+    batch: &Batch,
+    stop: &nest::Stop,
+    progress: impl FnMut(nest::Progress),
+) -> Result<Planned, Error> {
     let mut pieces: Vec<CutPiece> = Vec::new();
     let mut orders = Vec::new();
     let mut skipped = Vec::new();
@@ -403,7 +408,7 @@ pub fn lay_out(batch: &Batch, progress: impl FnMut(nest::Progress)) -> Result<Pl
         seed: SEED,
         workers: batch.workers,
     };
-    let layout = nest::nest(&problem, &options, progress).map_err(|e| match e {
+    let layout = nest::nest_with_stop(&problem, &options, stop, progress).map_err(|e| match e {
         nest::Error::InvalidTimeLimit(_) => invalid("time_limit_secs", e.to_string()),
         other => Error::Internal(format!("nesting: {other}")),
     })?;

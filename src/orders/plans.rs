@@ -130,6 +130,8 @@ pub struct Plan {
     /// Why it failed.
     #[serde(skip)]
     pub failure: Option<PlanFailure>,
+    /// The factory asked it to end early and keep its best marker so far.
+    pub stop_requested: bool,
     /// Who asked for it (`tenant/role`).
     pub created_by: String,
     /// When it was asked for, Unix milliseconds.
@@ -178,17 +180,18 @@ pub async fn open(
     plan(store, factory, &id).await
 }
 
-/// Heartbeat of a queued or running plan, with the search's progress once it runs.
+/// Heartbeat of a queued or running plan, with the search's progress once it runs. True when the
+/// factory has asked the plan to stop.
 pub async fn beat(
     store: &Store,
     id: &str,
     state: PlanState,
     progress: Option<&nest::Progress>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let best = progress.filter(|p| p.best_length > 0.0);
-    sqlx::query(
+    let row = sqlx::query(
         "UPDATE marker_plans SET state = $1, elapsed_secs = $2, best_length_mm = $3, best_density = $4, heartbeat_at = $5 \
-         WHERE id = $6 AND state IN ('queued', 'running')",
+         WHERE id = $6 AND state IN ('queued', 'running') RETURNING stop_requested_at",
     )
     .bind(state.as_str())
     .bind(progress.map_or(0.0, |p| p.elapsed.as_secs_f64()))
@@ -196,9 +199,35 @@ pub async fn beat(
     .bind(best.map(|p| p.best_density))
     .bind(now_ms())
     .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(match row {
+        Some(row) => column::<Option<i64>>(&row, "stop_requested_at")?.is_some(),
+        None => false,
+    })
+}
+
+/// Asks one of `factory`'s queued or running plans to end early and store the best marker it has
+/// found (a queued one, once its turn comes, stores its first marker). The instance running it
+/// hears of this with its next heartbeat. A plan that has ended is a conflict.
+pub async fn request_stop(store: &Store, factory: &TenantId, id: &str) -> Result<Plan, Error> {
+    let current = plan(store, factory, id).await?;
+    if !matches!(current.state, PlanState::Queued | PlanState::Running) {
+        return Err(Error::Conflict(format!(
+            "marker plan {id} is {}; only a queued or running plan can be stopped",
+            current.state
+        )));
+    }
+    sqlx::query(
+        "UPDATE marker_plans SET stop_requested_at = COALESCE(stop_requested_at, $1) \
+         WHERE id = $2 AND factory_tenant_id = $3",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(&factory.0)
     .execute(store.pool())
     .await?;
-    Ok(())
+    plan(store, factory, id).await
 }
 
 /// Ends a plan: done with its stored marker and the orders left out, or failed.
@@ -236,7 +265,7 @@ pub async fn finish(
     Ok(())
 }
 
-const PLAN_COLUMNS: &str = "id, fabric, state, order_ids, time_limit_secs, elapsed_secs, best_length_mm, best_density, marker_id, outcome, created_by, created_at, heartbeat_at";
+const PLAN_COLUMNS: &str = "id, fabric, state, order_ids, time_limit_secs, elapsed_secs, best_length_mm, best_density, marker_id, outcome, stop_requested_at, created_by, created_at, heartbeat_at";
 
 /// One of `factory`'s plans.
 pub async fn plan(store: &Store, factory: &TenantId, id: &str) -> Result<Plan, Error> {
@@ -299,6 +328,7 @@ fn decode(row: &AnyRow, now: i64) -> Result<Plan, Error> {
         marker_id: column(row, "marker_id")?,
         skipped,
         failure,
+        stop_requested: column::<Option<i64>>(row, "stop_requested_at")?.is_some(),
         created_by: column(row, "created_by")?,
         created_at: column(row, "created_at")?,
         heartbeat_at,
@@ -340,9 +370,9 @@ mod tests {
         let opened = open(&store, &factory, "fac/factory", &batch).await.unwrap();
         assert_eq!(opened.state, PlanState::Queued);
         assert_eq!(opened.time_limit_secs, 5.0);
-        beat(&store, &opened.id, PlanState::Running, None)
+        assert!(!beat(&store, &opened.id, PlanState::Running, None)
             .await
-            .unwrap();
+            .unwrap());
         let running = plan(&store, &factory, &opened.id).await.unwrap();
         assert_eq!(running.state, PlanState::Running);
         let last = running.heartbeat_at;
@@ -370,9 +400,9 @@ mod tests {
         )
         .await
         .unwrap();
-        beat(&store, &opened.id, PlanState::Running, None)
+        assert!(!beat(&store, &opened.id, PlanState::Running, None)
             .await
-            .unwrap();
+            .unwrap());
         let failed = read(&store, &opened.id, i64::MAX / 2).await;
         assert_eq!(failed.state, PlanState::Failed);
         assert_eq!(
@@ -382,5 +412,10 @@ mod tests {
             })
         );
         assert_eq!(plans(&store, &factory, 10).await.unwrap().len(), 1);
+        // An ended plan cannot be stopped.
+        assert!(matches!(
+            request_stop(&store, &factory, &opened.id).await,
+            Err(Error::Conflict(_))
+        ));
     }
 }
