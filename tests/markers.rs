@@ -1136,3 +1136,70 @@ async fn a_background_plan_stops_early_with_its_best_marker() {
     .await;
     assert!(doc["detail"].as_str().unwrap().contains("done"), "{doc}");
 }
+
+/// An instance nests one background plan at a time and lets seven more wait; the next is a 503
+/// with `Retry-After`. Stopped, the waiting ones end in turn: the first stores its marker, the
+/// others find its orders already planned.
+#[tokio::test]
+async fn background_plans_beyond_the_queue_are_refused() {
+    let t = TestApp::new(&[]).await;
+    let factory = t.key("factory-a", Role::Factory).await;
+    let shop = t.key("shop-a", Role::Shop).await;
+    place(
+        &t.app,
+        &shop,
+        "1",
+        order_body("trousers", "poplin-white", 1, "factory-a"),
+    )
+    .await;
+    let body = r#"{"fabric":"poplin-white","time_limit_secs":600}"#;
+    let mut locations = Vec::new();
+    for _ in 0..8 {
+        locations.push(plan_location(
+            &plan_in_background(&t.app, &factory, body).await,
+        ));
+    }
+    let mut req = post("/v1/factory/markers", &factory, body.into());
+    req.headers_mut()
+        .insert("prefer", "respond-async".parse().unwrap());
+    let resp = send(&t.app, req).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    problem(resp, 503).await;
+    for location in &locations {
+        let resp = send(
+            &t.app,
+            post(&format!("{location}/stop"), &factory, String::new()),
+        )
+        .await;
+        assert_eq!(resp.status(), 202, "{}", text(resp).await);
+    }
+    let mut ended = Vec::new();
+    for location in &locations {
+        ended.push(follow(&t.app, &factory, location).await.1["state"].clone());
+    }
+    assert_eq!(
+        ended.iter().filter(|s| *s == "done").count(),
+        1,
+        "{ended:?}"
+    );
+    assert_eq!(
+        ended.iter().filter(|s| *s == "failed").count(),
+        7,
+        "{ended:?}"
+    );
+    // The lane is free again.
+    place(
+        &t.app,
+        &shop,
+        "2",
+        order_body("trousers", "poplin-white", 1, "factory-a"),
+    )
+    .await;
+    let location = plan_location(&plan_in_background(&t.app, &factory, body).await);
+    send(
+        &t.app,
+        post(&format!("{location}/stop"), &factory, String::new()),
+    )
+    .await;
+    assert_eq!(follow(&t.app, &factory, &location).await.1["state"], "done");
+}

@@ -55,8 +55,10 @@ impl PlanLane {
     /// A place in the lane, or 503 when [`MAX_ADMITTED`] plans already hold one.
     fn admit(&self) -> Result<Ticket, ApiError> {
         let before = self.admitted.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge!("atelier_marker_plans_admitted").set((before + 1) as f64);
         let ticket = Ticket { lane: self.clone() };
         if before >= MAX_ADMITTED {
+            metrics::counter!("atelier_marker_plans_rejected_total").increment(1);
             return Err(ApiError::Unavailable {
                 message: format!(
                     "{before} marker plans are running or waiting on this instance; retry later"
@@ -86,7 +88,8 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.lane.admitted.fetch_sub(1, Ordering::SeqCst);
+        let left = self.lane.admitted.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("atelier_marker_plans_admitted").set(left as f64);
     }
 }
 
