@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Principal;
 use crate::nest;
-use crate::orders::markers::{self, Batch, Marker, PlanRequest, Skipped};
+use crate::orders::markers::{self, Batch, PlanRequest};
 use crate::orders::plans::{self, Plan, PlanFailure, PlanState};
 use crate::orders::Error;
 use crate::store::TenantId;
@@ -184,26 +184,17 @@ impl Job {
     async fn run(self, batch: Batch, ticket: Ticket) {
         let result = self.nest_and_record(batch, &ticket).await;
         drop(ticket);
-        if let Err(e) = &result {
+        if let Err(e) = result {
             tracing::warn!(plan = %self.id, error = %e, "marker plan failed");
-        }
-        let finished = plans::finish(
-            &self.state.store,
-            &self.id,
-            result.as_ref().map(|(m, s)| (m, s.as_slice())),
-        )
-        .await;
-        if let Err(e) = finished {
-            // The heartbeat has stopped, so the plan reads as interrupted.
-            tracing::error!(plan = %self.id, error = %e, "marker plan outcome not stored");
+            if let Err(e) = plans::fail(&self.state.store, &self.id, &e).await {
+                // The heartbeat has stopped, so the plan reads as interrupted.
+                tracing::error!(plan = %self.id, error = %e, "marker plan outcome not stored");
+            }
         }
     }
 
-    async fn nest_and_record(
-        &self,
-        batch: Batch,
-        ticket: &Ticket,
-    ) -> Result<(Marker, Vec<Skipped>), Error> {
+    /// Waits for the plan's turn, nests and stores the marker with the plan's outcome.
+    async fn nest_and_record(&self, batch: Batch, ticket: &Ticket) -> Result<(), Error> {
         let store = &self.state.store;
         let mut heartbeat = tokio::time::interval(plans::HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -250,8 +241,8 @@ impl Job {
         };
         let last = progress.lock().ok().and_then(|p| p.clone());
         self.beat(PlanState::Running, last.as_ref()).await;
-        let marker = markers::record(store, &self.factory, &self.actor, &planned).await?;
-        Ok((marker, planned.skipped))
+        plans::complete(store, &self.factory, &self.actor, &self.id, &planned).await?;
+        Ok(())
     }
 
     /// Writes the plan's progress and passes on a stop the factory asked for. A missed heartbeat

@@ -469,6 +469,18 @@ pub async fn record(
     actor: &str,
     planned: &Planned,
 ) -> Result<Marker, Error> {
+    store_marker(store, factory, actor, planned, None).await
+}
+
+/// [`record`], also marking background plan `plan` done in the same transaction, so that a
+/// stored marker and its plan's outcome are never seen one without the other.
+pub(super) async fn store_marker(
+    store: &Store,
+    factory: &TenantId,
+    actor: &str,
+    planned: &Planned,
+    plan: Option<&str>,
+) -> Result<Marker, Error> {
     let id = new_id();
     let layout = StoredLayout {
         fabric: planned.fabric.clone(),
@@ -515,6 +527,9 @@ pub async fn record(
             drop(tx);
             return Err(changed(store, factory, order_id).await);
         }
+    }
+    if let Some(plan) = plan {
+        super::plans::done(&mut tx, plan, &id, planned).await?;
     }
     tx.commit().await?;
     marker(store, factory, &id).await

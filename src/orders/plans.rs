@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use super::markers::{Batch, Marker, Skipped};
+use super::markers::{Batch, Marker, Planned, Skipped};
 use super::Error;
 use crate::nest;
 use crate::store::{get as column, new_id, now_ms, Store, TenantId};
@@ -230,35 +230,56 @@ pub async fn request_stop(store: &Store, factory: &TenantId, id: &str) -> Result
     plan(store, factory, id).await
 }
 
-/// Ends a plan: done with its stored marker and the orders left out, or failed.
-pub async fn finish(
+/// Stores a background plan's marker and marks the plan done, in one transaction (see
+/// [`super::markers::record`] for what storing a marker does and when it is a conflict).
+pub async fn complete(
     store: &Store,
+    factory: &TenantId,
+    actor: &str,
     id: &str,
-    result: Result<(&Marker, &[Skipped]), &Error>,
+    planned: &Planned,
+) -> Result<Marker, Error> {
+    super::markers::store_marker(store, factory, actor, planned, Some(id)).await
+}
+
+/// Marks plan `id` done with marker `marker_id`, inside the transaction that stores the marker.
+pub(super) async fn done(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    marker_id: &str,
+    planned: &Planned,
 ) -> Result<(), Error> {
-    let (state, outcome, marker) = match result {
-        Ok((marker, skipped)) => (
-            PlanState::Done,
-            Outcome::Done {
-                skipped: skipped.to_vec(),
-            },
-            Some(marker),
-        ),
-        Err(e) => (PlanState::Failed, Outcome::Failed(e.into()), None),
+    let outcome = Outcome::Done {
+        skipped: planned.skipped.clone(),
     };
     let outcome = serde_json::to_string(&outcome)
         .map_err(|e| Error::Internal(format!("plan outcome: {e}")))?;
-    // A failed plan keeps the best marker its search had reached, for the record.
     sqlx::query(
         "UPDATE marker_plans SET state = $1, outcome = $2, heartbeat_at = $3, marker_id = $4, \
-         best_length_mm = COALESCE($5, best_length_mm), best_density = COALESCE($6, best_density) WHERE id = $7",
+         best_length_mm = $5, best_density = $6 WHERE id = $7",
     )
-    .bind(state.as_str())
+    .bind(PlanState::Done.as_str())
     .bind(&outcome)
     .bind(now_ms())
-    .bind(marker.map(|m| m.id.clone()))
-    .bind(marker.map(|m| m.length_mm))
-    .bind(marker.map(|m| m.density))
+    .bind(marker_id)
+    .bind(planned.length_mm)
+    .bind(planned.density)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends a plan that stored no marker, keeping why (its best marker so far stays on record).
+pub async fn fail(store: &Store, id: &str, error: &Error) -> Result<(), Error> {
+    let outcome = serde_json::to_string(&Outcome::Failed(error.into()))
+        .map_err(|e| Error::Internal(format!("plan outcome: {e}")))?;
+    sqlx::query(
+        "UPDATE marker_plans SET state = $1, outcome = $2, heartbeat_at = $3 WHERE id = $4",
+    )
+    .bind(PlanState::Failed.as_str())
+    .bind(&outcome)
+    .bind(now_ms())
     .bind(id)
     .execute(store.pool())
     .await?;
@@ -393,13 +414,9 @@ mod tests {
             Err(Error::PlanNotFound)
         ));
 
-        finish(
-            &store,
-            &opened.id,
-            Err(&Error::Conflict("order 7 moved".into())),
-        )
-        .await
-        .unwrap();
+        fail(&store, &opened.id, &Error::Conflict("order 7 moved".into()))
+            .await
+            .unwrap();
         assert!(!beat(&store, &opened.id, PlanState::Running, None)
             .await
             .unwrap());
