@@ -172,6 +172,10 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// How long a stopping server waits for the marker plan it is nesting to store its best marker:
+/// the search ends within one separation round, so this only covers a slow database.
+const PLAN_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(config: Config) -> Result<()> {
     let store = Store::connect(&config.database_url)
         .await
@@ -210,7 +214,9 @@ async fn serve(config: Config) -> Result<()> {
         },
         std::time::Duration::from_secs(1),
     ));
+    let plans = state.clone();
     api::serve(listener, api::router(state), api::shutdown_signal()).await?;
+    plans.close_plans(PLAN_SHUTDOWN_GRACE).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

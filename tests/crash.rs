@@ -1,7 +1,8 @@
 //! The server killed (SIGKILL, no chance to clean up) right after it acknowledged orders and in
 //! the middle of planning a marker, in a request and in the background: after a restart every
 //! acknowledged order is there once, a retried request finds it, and the interrupted plans left
-//! nothing behind (the background one reads as interrupted).
+//! nothing behind (the background one reads as interrupted). Stopped politely (SIGTERM), the
+//! server first has its background plan store its best marker.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -102,6 +103,14 @@ fn bearer(key: &str) -> String {
     format!("Authorization: Bearer {key}\r\n")
 }
 
+/// Asks for a marker plan in the background; where to follow it.
+fn plan_in_background(port: u16, factory_key: &str, plan: &str) -> String {
+    let headers = format!("{}Prefer: respond-async\r\n", bearer(factory_key));
+    let (status, body) = http(port, "POST", "/v1/factory/markers", &headers, Some(plan)).unwrap();
+    assert_eq!(status, 202, "{body}");
+    format!("/v1/factory/plans/{}", value(&body)["id"].as_str().unwrap())
+}
+
 fn value(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -185,17 +194,7 @@ fn no_acknowledged_order_is_lost_or_doubled_by_a_crash() {
     }
     // Killed while a background plan nests: after the restart the plan reads as interrupted
     // once its heartbeat is overdue, and it left no marker and moved no order.
-    let async_headers = format!("{}Prefer: respond-async\r\n", bearer(&factory));
-    let (status, body) = http(
-        port,
-        "POST",
-        "/v1/factory/markers",
-        &async_headers,
-        Some(plan),
-    )
-    .unwrap();
-    assert_eq!(status, 202, "{body}");
-    let location = format!("/v1/factory/plans/{}", value(&body)["id"].as_str().unwrap());
+    let location = plan_in_background(port, &factory, plan);
     let plan_state = |port: u16| {
         let (_, body) = http(port, "GET", &location, &bearer(&factory), None).unwrap();
         value(&body)["state"].as_str().unwrap().to_owned()
@@ -246,5 +245,65 @@ fn no_acknowledged_order_is_lost_or_doubled_by_a_crash() {
         .collect();
     planned.sort();
     assert_eq!(planned, expected);
+    kill_hard(server);
+}
+
+/// A server stopped the polite way (SIGTERM, as at a deploy) during a long background plan:
+/// the plan stops early and stores its best marker before the process exits, and a plan still
+/// waiting its turn is marked interrupted at once.
+#[test]
+fn a_stopping_server_stores_its_background_plans_best_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stop.db");
+    let shop = key(&db, "shop-a", "shop");
+    let factory = key(&db, "factory-a", "factory");
+    let (server, port) = start(&db);
+    let order_headers = |k: usize| format!("{}Idempotency-Key: order-{k}\r\n", bearer(&shop));
+    for k in 0..2 {
+        let (status, body) =
+            http(port, "POST", "/v1/orders", &order_headers(k), Some(ORDER)).unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let plan = r#"{"fabric":"poplin-white","time_limit_secs":600}"#;
+    let locations: Vec<String> = (0..2)
+        .map(|_| plan_in_background(port, &factory, plan))
+        .collect();
+    let view = |port: u16, location: &str| {
+        let (_, body) = http(port, "GET", location, &bearer(&factory), None).unwrap();
+        value(&body)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while view(port, &locations[0])["best_density"].is_null() {
+        assert!(Instant::now() < deadline, "the plan never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopping = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(30),
+        "shutdown took {:?}",
+        stopping.elapsed()
+    );
+
+    let (server, port) = start(&db);
+    let done = view(port, &locations[0]);
+    assert_eq!(done["state"], "done", "{done}");
+    let marker = done["marker_id"].as_str().unwrap();
+    let (status, _) = http(
+        port,
+        "GET",
+        &format!("/v1/factory/markers/{marker}"),
+        &bearer(&factory),
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(view(port, &locations[1])["state"], "interrupted");
     kill_hard(server);
 }

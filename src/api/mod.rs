@@ -85,6 +85,13 @@ impl AppState {
         }
     }
 
+    /// Winds down the background marker plans when the service stops: the one nesting ends its
+    /// search and stores its best marker so far, waiting ones are marked interrupted. Waits up
+    /// to `grace` for that; call it after the server has stopped taking requests.
+    pub async fn close_plans(&self, grace: std::time::Duration) {
+        self.plan_lane.close(grace).await;
+    }
+
     /// Loads the vision pipelines (the five MediaPipe models in `models_dir`, on the CPU, each
     /// behind its batching queue as configured) and the
     /// bundled body model once and shares them with every request, which makes `/readyz` ready. Slow

@@ -5,18 +5,20 @@
 //!
 //! Each instance nests one background plan at a time (on `ATELIER_NEST_WORKERS` threads, so the
 //! other requests keep their cores); a few more wait their turn, and beyond that a request is
-//! answered 503 with `Retry-After`.
+//! answered 503 with `Retry-After`. When the instance shuts down, the plan nesting stops early and
+//! stores its best marker, and the waiting ones are marked interrupted.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Principal;
 use crate::nest;
@@ -41,6 +43,8 @@ const POLL_AFTER_SECS: &str = "2";
 pub(crate) struct PlanLane {
     nesting: Arc<Semaphore>,
     admitted: Arc<AtomicUsize>,
+    /// Set once when the instance shuts down.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl PlanLane {
@@ -49,6 +53,19 @@ impl PlanLane {
         Self {
             nesting: Arc::new(Semaphore::new(1)),
             admitted: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Shutting down: the plan nesting stops and stores its best marker so far, waiting ones are
+    /// marked interrupted; waits for that up to `grace`.
+    pub(crate) async fn close(&self, grace: Duration) {
+        self.closing.send_replace(true);
+        if tokio::time::timeout(grace, self.nesting.acquire())
+            .await
+            .is_err()
+        {
+            tracing::warn!("a marker plan was still storing its marker at shutdown");
         }
     }
 
@@ -90,6 +107,13 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         let left = self.lane.admitted.fetch_sub(1, Ordering::SeqCst) - 1;
         metrics::gauge!("atelier_marker_plans_admitted").set(left as f64);
+    }
+}
+
+/// Resolves once the lane is closing (never, should the lane be gone).
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    if closing.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -198,10 +222,12 @@ impl Job {
         let store = &self.state.store;
         let mut heartbeat = tokio::time::interval(plans::HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut closing = ticket.lane.closing.subscribe();
         let _turn = loop {
             tokio::select! {
                 turn = ticket.turn() => break turn?,
                 _ = heartbeat.tick() => self.beat(PlanState::Queued, None).await,
+                _ = closed(&mut closing) => return plans::interrupt(store, &self.id).await,
             }
         };
         self.beat(PlanState::Running, None).await;
@@ -225,12 +251,17 @@ impl Job {
                 let _ = tx.send(planned);
             })
             .map_err(|e| Error::Internal(format!("starting the plan's thread: {e}")))?;
+        let mut stopped_for_shutdown = false;
         let planned = loop {
             tokio::select! {
                 planned = &mut rx => break planned,
                 _ = heartbeat.tick() => {
                     let p = progress.lock().ok().and_then(|p| p.clone());
                     self.beat(PlanState::Running, p.as_ref()).await;
+                }
+                _ = closed(&mut closing), if !stopped_for_shutdown => {
+                    stopped_for_shutdown = true;
+                    self.stop.request();
                 }
             }
         };

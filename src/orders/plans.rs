@@ -37,7 +37,8 @@ pub enum PlanState {
     Done,
     /// Ended without a marker; `error` says why and nothing was stored.
     Failed,
-    /// The instance running it stopped; nothing was stored; plan again.
+    /// The instance running it stopped, or shut down before its turn; nothing was stored; plan
+    /// again.
     Interrupted,
 }
 
@@ -54,9 +55,15 @@ impl PlanState {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Done, Self::Failed]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Done,
+            Self::Failed,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 
@@ -266,6 +273,20 @@ pub(super) async fn done(
     .bind(planned.density)
     .bind(id)
     .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a queued or running plan interrupted: its instance is shutting down before it could
+/// store a marker.
+pub async fn interrupt(store: &Store, id: &str) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE marker_plans SET state = $1, heartbeat_at = $2 WHERE id = $3 AND state IN ('queued', 'running')",
+    )
+    .bind(PlanState::Interrupted.as_str())
+    .bind(now_ms())
+    .bind(id)
+    .execute(store.pool())
     .await?;
     Ok(())
 }
