@@ -663,6 +663,11 @@ async fn openapi_describes_every_route() {
         order_links["get_order"]["parameters"]["id"],
         "$response.body#/id"
     );
+    let plan_links = &paths["/v1/factory/markers"]["post"]["responses"]["202"]["links"];
+    assert_eq!(
+        plan_links["stop_plan"]["parameters"]["id"],
+        "$response.body#/id"
+    );
     for item in paths.values() {
         for op in item.as_object().unwrap().values() {
             for response in op["responses"].as_object().unwrap().values() {

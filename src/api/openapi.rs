@@ -192,12 +192,13 @@ fn problem_response(description: &str) -> Response {
         .build()
 }
 
-/// The creating operation, where its answer holds the new id, and the operations taking that id
-/// as their `id` path parameter (the factory's with the key of the factory an order is routed
-/// to): OpenAPI links, for clients and for test tools that chain calls.
-const LINKS: [(&str, &str, &[&str]); 4] = [
+/// The creating operation, the status of its answer, where that answer holds the new id, and the
+/// operations taking that id as their `id` path parameter (the factory's with the key of the
+/// factory an order is routed to): OpenAPI links, for clients and for test tools that chain calls.
+const LINKS: [(&str, &str, &str, &[&str]); 5] = [
     (
         "create_order",
+        "201",
         "/id",
         &[
             "get_order",
@@ -209,20 +210,24 @@ const LINKS: [(&str, &str, &[&str]); 4] = [
     ),
     (
         "create_measurement_record",
+        "201",
         "/id",
         &["get_measurement_record"],
     ),
     (
         "plan_marker",
+        "201",
         "/marker/id",
         &["get_marker", "claim_marker", "get_marker_cut_file"],
     ),
-    ("create_webhook", "/id", &["delete_webhook"]),
+    ("plan_marker", "202", "/id", &["get_plan", "stop_plan"]),
+    ("create_webhook", "201", "/id", &["delete_webhook"]),
 ];
 
-/// Adds [`LINKS`] to the 201 answers of the creating operations. Written into the JSON because
-/// utoipa 5.5 serialises its `Link` with the field names `operation_id` and `request_body`
-/// where OpenAPI says `operationId` and `requestBody`.
+/// Adds [`LINKS`] to the answers of the creating operations (201, or 202 for a plan that runs in
+/// the background). Written into the JSON because utoipa 5.5 serialises its `Link` with the
+/// field names `operation_id` and `request_body` where OpenAPI says `operationId` and
+/// `requestBody`.
 fn add_links(doc: &mut serde_json::Value) {
     let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
         return;
@@ -233,20 +238,19 @@ fn add_links(doc: &mut serde_json::Value) {
         .flat_map(|item| item.values_mut())
     {
         let id = op["operationId"].as_str().unwrap_or_default().to_owned();
-        let Some((_, pointer, targets)) = LINKS.iter().find(|(creator, ..)| *creator == id) else {
-            continue;
-        };
-        if let Some(created) = op.pointer_mut("/responses/201") {
-            created["links"] = targets
-                .iter()
-                .map(|target| {
-                    let link = serde_json::json!({
-                        "operationId": target,
-                        "parameters": {"id": format!("$response.body#{pointer}")},
-                    });
-                    ((*target).to_owned(), link)
-                })
-                .collect();
+        for (_, status, pointer, targets) in LINKS.iter().filter(|(creator, ..)| *creator == id) {
+            if let Some(created) = op.pointer_mut(&format!("/responses/{status}")) {
+                created["links"] = targets
+                    .iter()
+                    .map(|target| {
+                        let link = serde_json::json!({
+                            "operationId": target,
+                            "parameters": {"id": format!("$response.body#{pointer}")},
+                        });
+                        ((*target).to_owned(), link)
+                    })
+                    .collect();
+            }
         }
     }
 }
