@@ -225,9 +225,11 @@ impl Job {
         let mut closing = ticket.lane.closing.subscribe();
         let _turn = loop {
             tokio::select! {
+                // A shutdown wins over a turn that comes at the same moment.
+                biased;
+                _ = closed(&mut closing) => return plans::interrupt(store, &self.id).await,
                 turn = ticket.turn() => break turn?,
                 _ = heartbeat.tick() => self.beat(PlanState::Queued, None).await,
-                _ = closed(&mut closing) => return plans::interrupt(store, &self.id).await,
             }
         };
         self.beat(PlanState::Running, None).await;
