@@ -167,8 +167,7 @@ pub fn nest_with_stop(
         return Err(Error::InvalidTimeLimit(options.time_limit));
     }
     let engine = Engine::new(problem)?;
-    let mut run = Run::new(&engine, problem, options, progress);
-    run.stop = stop.clone();
+    let mut run = Run::new(&engine, problem, options, stop.clone(), progress);
     run.search()?;
     let (poses, _) = run.best.take().ok_or_else(|| Error::Engine {
         what: "the search".into(),
@@ -191,7 +190,13 @@ pub fn nest_with_stop(
 }
 
 impl<'a, F: FnMut(Progress)> Run<'a, F> {
-    fn new(engine: &'a Engine, problem: &'a Problem, options: &Options, progress: F) -> Self {
+    fn new(
+        engine: &'a Engine,
+        problem: &'a Problem,
+        options: &Options,
+        stop: Stop,
+        progress: F,
+    ) -> Self {
         let start = Instant::now();
         let limit = Duration::from_secs_f64(options.time_limit.min(1e9));
         Run {
@@ -206,7 +211,7 @@ impl<'a, F: FnMut(Progress)> Run<'a, F> {
             best: None,
             progress,
             last_report: start,
-            stop: Stop::new(),
+            stop,
         }
     }
 
@@ -551,7 +556,7 @@ mod tests {
             seed: 5,
             workers: 1,
         };
-        let mut run = Run::new(&engine, &problem, &options, |_| {});
+        let mut run = Run::new(&engine, &problem, &options, Stop::new(), |_| {});
         let poses: Vec<Pose> = engine
             .copies
             .iter()
