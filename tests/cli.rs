@@ -309,6 +309,21 @@ fn measure_then_draft_then_nest_from_the_command_line() {
     assert!(
         doc["density"].as_f64().unwrap() > 0.4 && !doc["placements"].as_array().unwrap().is_empty()
     );
+
+    // A file that is not XML: the error names the file and gives the parser's message once.
+    let bad = atelier()
+        .args(["nest", "--instance", &readme, "--time-limit", "1", "--out"])
+        .arg(&layout)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("README.md") && stderr.contains("malformed XML"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("at 1:1").count(), 1, "{stderr}");
 }
 
 /// Ctrl-C during a long `atelier nest` ends the search and still writes the best marker so far.

@@ -35,7 +35,8 @@ pub struct NestArgs {
 pub fn run(args: NestArgs) -> Result<()> {
     let xml = std::fs::read_to_string(&args.instance)
         .with_context(|| format!("reading {}", args.instance.display()))?;
-    let problem = esicup::parse(&xml)?;
+    let problem =
+        esicup::parse(&xml).with_context(|| format!("instance {}", args.instance.display()))?;
     let bar = ProgressBar::new(1000);
     if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}") {
         bar.set_style(style.progress_chars("=> "));

@@ -3,8 +3,9 @@ use thiserror::Error as ThisError;
 /// Everything that can go wrong while reading an instance or nesting it.
 #[derive(Debug, ThisError)]
 pub enum Error {
-    /// The XML text could not be parsed at all.
-    #[error("malformed XML: {0}")]
+    /// The XML text could not be parsed at all (the parser's message is the source, so that a
+    /// printed error chain says it once).
+    #[error("malformed XML")]
     Xml(#[from] roxmltree::Error),
     /// The XML is well formed but does not describe a valid ESICUP nesting instance.
     #[error("invalid ESICUP instance: {0}")]
